@@ -1,0 +1,87 @@
+//! Command line: clap structs hold only what the user typed; each subcommand resolves them
+//! into its configuration once and runs. `main` only maps errors to exit codes.
+
+pub mod check;
+pub mod extract;
+pub mod lint;
+pub mod scan;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Re-check the SPF verdicts recorded in spam folders and MTA logs against today's DNS,
+/// and explain which senders were misclassified and why.
+#[derive(Debug, Parser)]
+#[command(name = "spfsleuth", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan mailboxes and MTA logs, re-evaluate every recorded SPF verdict, write a CSV.
+    Scan(scan::ScanArgs),
+    /// Evaluate SPF for one client IP and sender, with a trace (like spfquery).
+    Check(check::CheckArgs),
+    /// Report problems in the SPF records of domains.
+    Lint(lint::LintArgs),
+    /// Extract recorded verdicts without DNS (the DNS-free columns of `scan`).
+    Extract(extract::ExtractArgs),
+}
+
+/// Where DNS answers come from. Shared by every subcommand that touches DNS.
+#[derive(Debug, Clone, Args)]
+pub struct DnsArgs {
+    /// Answer DNS from this RFC 1035 zone (master) file instead of the network; repeatable.
+    /// A name in none of the files does not exist (NXDOMAIN).
+    #[arg(long = "zone", value_name = "FILE")]
+    pub zones: Vec<PathBuf>,
+
+    /// Use this DNS server (IP or IP:PORT, default port 53) instead of /etc/resolv.conf;
+    /// repeatable.
+    #[arg(long = "nameserver", value_name = "IP[:PORT]")]
+    pub nameservers: Vec<String>,
+
+    /// Seconds to wait for one DNS answer before it counts as a timeout (temperror).
+    #[arg(long = "dns-timeout", value_name = "SECONDS", default_value_t = 5.0)]
+    pub dns_timeout: f64,
+
+    /// Write every DNS answer used to FILE, as a zone file that --zone replays.
+    #[arg(long = "save-dns", value_name = "FILE")]
+    pub save_dns: Option<PathBuf>,
+}
+
+/// Receiver profile: the RFC 7208 §4.6.4 processing limits, which some receivers change.
+#[derive(Debug, Clone, Args)]
+pub struct ProfileArgs {
+    /// Maximum number of DNS-querying terms (include, a, mx, ptr, exists, redirect).
+    #[arg(long = "max-lookups", value_name = "N", default_value_t = 10)]
+    pub max_lookups: u32,
+
+    /// Maximum number of void lookups (NXDOMAIN or empty answers).
+    #[arg(long = "max-void-lookups", value_name = "N", default_value_t = 2)]
+    pub max_void_lookups: u32,
+}
+
+impl ProfileArgs {
+    pub fn profile(&self) -> crate::spf::Profile {
+        crate::spf::Profile {
+            max_dns_mechanisms: self.max_lookups,
+            max_void_lookups: self.max_void_lookups,
+            ..crate::spf::Profile::default()
+        }
+    }
+}
+
+/// Run the parsed command line. Errors are fatal (exit status 2 in `main`).
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Scan(args) => scan::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Lint(args) => lint::run(args),
+        Command::Extract(args) => extract::run(args),
+    }
+}

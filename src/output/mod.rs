@@ -1,0 +1,1 @@
+//! Writers: every output format implements one trait over findings.

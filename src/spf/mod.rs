@@ -1,0 +1,207 @@
+//! Our own RFC 7208 `check_host()`: results with reasons and a trace a person can follow.
+//!
+//! A permerror or temperror is a result, not an `Err`: every evaluation returns an
+//! [`Evaluation`] that says what was decided, by which directive of which record, and why.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::dns::Lookup;
+use crate::model::{Identity, SpfResult};
+
+/// Receiver policy knobs. The defaults are the processing limits of RFC 7208 §4.6.4.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// Terms that cause DNS queries (include, a, mx, ptr, exists, redirect): 10.
+    pub max_dns_mechanisms: u32,
+    /// DNS queries that return no usable answer (NXDOMAIN or no data): 2.
+    pub max_void_lookups: u32,
+    /// MX names looked up per `mx` term: 10.
+    pub max_mx_names: usize,
+    /// PTR names validated per `ptr` term or `%{p}` macro: 10.
+    pub max_ptr_names: usize,
+    /// The receiving host's domain, for the `%{r}` macro (RFC 7208 §7.3).
+    pub receiver: String,
+    /// Fetch and expand `exp=` explanations on fail (RFC 7208 §6.2).
+    pub explanations: bool,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Profile {
+            max_dns_mechanisms: 10,
+            max_void_lookups: 2,
+            max_mx_names: 10,
+            max_ptr_names: 10,
+            receiver: "unknown".to_string(),
+            explanations: true,
+        }
+    }
+}
+
+/// One question: is `ip` allowed to use this identity (RFC 7208 §4.1 arguments)?
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Request {
+    pub ip: IpAddr,
+    /// MAIL FROM as given, without angle brackets; empty for the null sender.
+    pub mail_from: String,
+    /// HELO/EHLO name as given.
+    pub helo: String,
+    /// Which identity to check: the MAIL FROM domain (null sender: `postmaster@HELO`,
+    /// RFC 7208 §2.4) or the HELO name (§2.3).
+    pub identity: Identity,
+}
+
+/// The directive that decided a result, with the domain whose record holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matched {
+    pub domain: String,
+    /// The directive as written in the record, e.g. `-all`, `ip4:192.0.2.0/24`,
+    /// `include:_spf.example.com`; `default` when no directive matched and there was no
+    /// redirect (RFC 7208 §4.7 neutral).
+    pub directive: String,
+}
+
+impl fmt::Display for Matched {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.domain, self.directive)
+    }
+}
+
+/// Why an evaluation ended in permerror or temperror (or none), in categories that the
+/// classifier and reports can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProblemKind {
+    /// No SPF record (result none).
+    NoRecord,
+    /// The domain is not a valid FQDN for SPF (RFC 7208 §4.3, result none).
+    InvalidDomain,
+    /// Record syntax error (RFC 7208 §4.6, §12).
+    Syntax,
+    /// More than one `v=spf1` record (RFC 7208 §4.5).
+    MultipleRecords,
+    /// More than `max_dns_mechanisms` lookup terms (RFC 7208 §4.6.4).
+    TooManyLookups,
+    /// More than `max_void_lookups` void lookups (RFC 7208 §4.6.4).
+    TooManyVoidLookups,
+    /// More than `max_mx_names` MX names (RFC 7208 §4.6.4).
+    TooManyMxNames,
+    /// `include:` of a domain without a record, or `redirect=` to one (RFC 7208 §5.2, §6.1).
+    IncludeWithoutRecord,
+    /// A DNS error other than NXDOMAIN (temperror, RFC 7208 §2.6.6).
+    Dns,
+}
+
+/// What went wrong, where, in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    /// The domain whose record or lookup caused it.
+    pub domain: String,
+    /// A sentence fragment a person can read, e.g. `unknown mechanism "–all" at position 37`.
+    pub detail: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.domain, self.detail)
+    }
+}
+
+/// The outcome of `check_host()` for one [`Request`].
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub result: SpfResult,
+    /// The `<domain>` argument that was evaluated (RFC 7208 §4.1).
+    pub domain: String,
+    /// The top-level SPF record of `domain` as published, if one was found.
+    pub record: Option<String>,
+    /// The directive that decided the result; `None` when no record was evaluated
+    /// to a decision (none, early permerror/temperror).
+    pub matched: Option<Matched>,
+    /// The explanation string for fail (RFC 7208 §6.2), expanded.
+    pub explanation: Option<String>,
+    /// Why the result is none/permerror/temperror.
+    pub problem: Option<Problem>,
+    /// Lookup-counting terms used (RFC 7208 §4.6.4).
+    pub dns_lookups: u32,
+    /// Void lookups seen.
+    pub void_lookups: u32,
+    /// The record-by-record account of the evaluation.
+    pub trace: trace::Trace,
+}
+
+pub mod trace {
+    //! The trace tree: every record visited, every directive tried, nested includes.
+
+    use crate::model::SpfResult;
+
+    /// One record evaluated (the top level, or an include/redirect target).
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct Trace {
+        pub domain: String,
+        /// The record text, if one was found.
+        pub record: Option<String>,
+        /// Each DNS question asked to find the record, with a short summary of the answer.
+        pub lookups: Vec<DnsStep>,
+        pub steps: Vec<Step>,
+        /// Result of this record (for includes: the result of the nested check_host).
+        pub result: Option<SpfResult>,
+        /// A note for the reader when the record was not evaluated to the end.
+        pub note: Option<String>,
+    }
+
+    /// One directive or modifier tried.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Step {
+        /// The term as written in the record.
+        pub term: String,
+        /// The target after macro expansion (domain-spec), if any.
+        pub target: Option<String>,
+        /// DNS questions this term asked, with their answers.
+        pub lookups: Vec<DnsStep>,
+        pub outcome: Outcome,
+        /// For include and redirect: the nested evaluation.
+        pub nested: Option<Box<Trace>>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Outcome {
+        Matched,
+        NotMatched,
+        /// The term ended the evaluation with this error text.
+        Error(String),
+        /// Modifier applied (redirect/exp), or informational.
+        Applied,
+    }
+
+    /// One DNS question and a readable summary of its answer.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct DnsStep {
+        pub name: String,
+        pub rtype: crate::dns::RecordType,
+        /// e.g. `192.0.2.1, 192.0.2.2`, `NXDOMAIN (void)`, `no data (void)`, `timed out`.
+        pub answer: String,
+    }
+}
+
+/// Evaluate SPF for one request (RFC 7208 §4). Never fails: DNS and record problems are
+/// results with a [`Problem`].
+pub async fn check_host(lookup: &dyn Lookup, profile: &Profile, request: &Request) -> Evaluation {
+    let _ = (lookup, profile);
+    Evaluation {
+        result: SpfResult::TempError,
+        domain: request.helo.clone(),
+        record: None,
+        matched: None,
+        explanation: None,
+        problem: Some(Problem {
+            kind: ProblemKind::Dns,
+            domain: request.helo.clone(),
+            detail: "SPF engine not implemented yet".into(),
+        }),
+        dns_lookups: 0,
+        void_lookups: 0,
+        trace: trace::Trace::default(),
+    }
+}
