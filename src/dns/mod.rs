@@ -165,3 +165,14 @@ impl<T: Lookup + ?Sized> Lookup for &T {
 pub fn normalize_name(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
 }
+
+/// How the run gets its DNS answers (resolved from `--zone`, `--nameserver`, ...).
+#[derive(Debug, Clone, Default)]
+pub struct DnsConfig {
+    /// Zone files to answer from; when non-empty, no network is used.
+    pub zones: Vec<std::path::PathBuf>,
+    /// Servers to ask instead of the system configuration (`IP` or `IP:PORT`).
+    pub nameservers: Vec<std::net::SocketAddr>,
+    /// Time to wait for one answer.
+    pub timeout: std::time::Duration,
+}
