@@ -4,6 +4,7 @@
 //! files), `resolver` (hickory, system configuration or `--nameserver`), wrapped in the per-run
 //! `cache` that asks each (name, type) once and merges identical queries in flight.
 
+pub mod cache;
 pub mod memory;
 
 use std::fmt;
@@ -175,4 +176,23 @@ pub struct DnsConfig {
     pub nameservers: Vec<std::net::SocketAddr>,
     /// Time to wait for one answer.
     pub timeout: std::time::Duration,
+}
+
+/// Why the run's DNS could not be set up (fatal: exit status 2).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("{0}")]
+    Zone(String),
+    #[error("cannot use the system resolver configuration: {0}")]
+    System(String),
+}
+
+/// Build the run's DNS from the configuration: zone files if any were given, else the
+/// configured nameservers, else the system resolver; always behind the per-run cache.
+/// Must be called inside a tokio runtime when the network is used.
+pub fn open(config: &DnsConfig) -> Result<std::sync::Arc<cache::Cache>, SetupError> {
+    let _ = config;
+    Err(SetupError::System(
+        "DNS backends not implemented yet".into(),
+    ))
 }

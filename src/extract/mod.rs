@@ -5,6 +5,7 @@
 //! [`Observation`] (Received chain, From, Message-ID, Date, Return-Path, which verdict counts).
 
 pub mod auth_results;
+pub mod header_block;
 pub mod message;
 pub mod observation;
 pub mod other_headers;
