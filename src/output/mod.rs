@@ -1,1 +1,2 @@
 //! Writers: every output format implements one trait over findings.
+pub mod csv;
