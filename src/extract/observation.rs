@@ -104,3 +104,59 @@ pub struct Observation {
     /// Things worth telling the user about this item (no verdict found, placeholder IP, ...).
     pub notes: Vec<String>,
 }
+
+impl Observation {
+    /// The identity the recorded verdict is about: as recorded, else MAIL FROM (a verdict on
+    /// "domain of X" that names no identity is the MAIL FROM check, RFC 7208 §2.4).
+    pub fn identity(&self) -> Identity {
+        self.verdict
+            .as_ref()
+            .and_then(|v| v.identity)
+            .unwrap_or(Identity::MailFrom)
+    }
+
+    /// The domain whose policy is evaluated: for HELO the HELO name; for MAIL FROM the domain
+    /// of the envelope-from, or of `postmaster@HELO` for the null sender (RFC 7208 §2.4), or
+    /// the domain the verdict names when the envelope-from was not recorded.
+    pub fn spf_domain(&self) -> Option<String> {
+        let domain = match self.identity() {
+            Identity::Helo => self
+                .helo
+                .clone()
+                .or_else(|| self.verdict.as_ref().and_then(|v| v.domain.clone())),
+            Identity::MailFrom => match self.envelope_from.as_deref() {
+                Some("") => self.helo.clone(),
+                Some(addr) => Some(match addr.rsplit_once('@') {
+                    Some((_, domain)) => domain.to_string(),
+                    None => addr.to_string(),
+                }),
+                None => self.verdict.as_ref().and_then(|v| v.domain.clone()),
+            },
+        }?;
+        let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+        (!domain.is_empty()).then_some(domain)
+    }
+
+    /// Who recorded the verdict and how, e.g. `mx.example.net Received-SPF`.
+    pub fn recorded_by(&self) -> String {
+        let Some(v) = &self.verdict else {
+            return String::new();
+        };
+        let how = match (v.source, v.writer.as_deref()) {
+            (Some(VerdictSource::Log), Some(writer)) => writer.to_string(),
+            (Some(source), _) => source.as_str().to_string(),
+            (None, Some(writer)) => writer.to_string(),
+            (None, None) => String::new(),
+        };
+        match v
+            .receiver
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+        {
+            Some(receiver) if !how.is_empty() => format!("{receiver} {how}"),
+            Some(receiver) => receiver.to_string(),
+            None => how,
+        }
+    }
+}
