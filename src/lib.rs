@@ -13,4 +13,5 @@ pub mod input;
 pub mod lint;
 pub mod model;
 pub mod output;
+pub mod scan;
 pub mod spf;

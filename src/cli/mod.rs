@@ -54,6 +54,54 @@ pub struct DnsArgs {
     pub save_dns: Option<PathBuf>,
 }
 
+impl DnsArgs {
+    /// Resolve what the user typed into the DNS configuration.
+    pub fn config(&self) -> anyhow::Result<crate::dns::DnsConfig> {
+        if !(self.dns_timeout.is_finite() && self.dns_timeout > 0.0 && self.dns_timeout <= 3600.0) {
+            anyhow::bail!(
+                "--dns-timeout must be a number of seconds between 0 and 3600, not {}",
+                self.dns_timeout
+            );
+        }
+        let nameservers = self
+            .nameservers
+            .iter()
+            .map(|s| parse_nameserver(s))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(crate::dns::DnsConfig {
+            zones: self.zones.clone(),
+            nameservers,
+            timeout: std::time::Duration::from_secs_f64(self.dns_timeout),
+        })
+    }
+}
+
+/// `IP`, `IP:PORT`, `[IPv6]:PORT` or a bare IPv6 address; port 53 by default.
+pub fn parse_nameserver(text: &str) -> anyhow::Result<std::net::SocketAddr> {
+    use std::net::{IpAddr, SocketAddr};
+    let text = text.trim();
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Ok(ip) = text
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    anyhow::bail!("--nameserver {text:?} is not an IP address or IP:PORT")
+}
+
+/// The one tokio runtime of a run.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("spfsleuth-dns")
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
+}
+
 /// Receiver profile: the RFC 7208 §4.6.4 processing limits, which some receivers change.
 #[derive(Debug, Clone, Args)]
 pub struct ProfileArgs {

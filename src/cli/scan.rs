@@ -1,27 +1,264 @@
 //! `spfsleuth scan PATH...`: the whole job, from a spam folder to a CSV of findings.
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use clap::Args;
+use anyhow::Context;
+use clap::{Args, ValueEnum};
 
 use super::{DnsArgs, ProfileArgs};
+use crate::extract::ExtractOptions;
+use crate::input::InputOptions;
+use crate::output::summary::Summary;
+use crate::output::{CsvFindings, FindingWriter, jsonl::JsonLinesFindings};
+use crate::scan::{self, Row, ScanOptions};
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// The CSV of DESIGN.md's contract.
+    Csv,
+    /// One JSON object per row, same keys as the CSV columns.
+    Jsonl,
+}
+
+/// Scan mailboxes (mbox, Maildir, .eml, directory trees, .gz, '-' for stdin) and MTA logs,
+/// re-evaluate every recorded SPF verdict against today's DNS and classify it.
+///
+/// Rows come out in input order; a summary (rows per class, findings per sender domain,
+/// input problems) goes to stderr. Exit status 0 when the run completed (even with
+/// per-message problems), 2 on a fatal error.
 #[derive(Debug, Args)]
 pub struct ScanArgs {
     /// Files or directories (mbox, Maildir, .eml, logs, .gz); '-' for stdin.
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
-    /// Write the CSV here (atomically: a temporary file renamed at the end). Default: stdout.
+    /// Write the report here (atomically: a temporary file renamed at the end). Default: stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    pub format: Format,
+    /// Trust only verdicts recorded by this receiver (receiver=, comment host or
+    /// authserv-id; repeatable). Default: the topmost verdict counts.
+    #[arg(long = "authserv-id", value_name = "NAME")]
+    pub authserv_ids: Vec<String>,
+    /// Year of syslog timestamps (they carry none). Default: the log file's modification year.
+    #[arg(long = "log-year", value_name = "YYYY")]
+    pub log_year: Option<i32>,
+    /// Threads for reading and extraction (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// SPF evaluations in flight at once.
+    #[arg(long = "dns-concurrency", value_name = "N", default_value_t = 64)]
+    pub dns_concurrency: usize,
+    /// No progress bar and no summary on stderr (problems are still reported).
+    #[arg(short, long)]
+    pub quiet: bool,
     #[command(flatten)]
     pub dns: DnsArgs,
     #[command(flatten)]
     pub profile: ProfileArgs,
 }
 
+/// A file written next to its target and renamed over it at the end, so an interrupted run
+/// never leaves a half-written report. Dropped without `commit`: the temporary is removed.
+pub struct AtomicFile {
+    target: PathBuf,
+    temp: PathBuf,
+    file: Option<BufWriter<File>>,
+}
+
+impl AtomicFile {
+    pub fn create(target: &Path) -> io::Result<Self> {
+        let dir = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let file = File::create(&temp)?;
+        Ok(AtomicFile {
+            target: target.to_path_buf(),
+            temp,
+            file: Some(BufWriter::new(file)),
+        })
+    }
+
+    pub fn commit(mut self) -> io::Result<()> {
+        if let Some(file) = self.file.take() {
+            let file = file.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+        }
+        std::fs::rename(&self.temp, &self.target)
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.file.as_mut() {
+            Some(f) => f.write(buf),
+            None => Err(io::Error::other("file already committed")),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self.file.as_mut() {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            self.file = None;
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+/// A progress bar on stderr when it is a terminal.
+struct Bar(indicatif::ProgressBar);
+
+impl scan::Progress for Bar {
+    fn update(&mut self, read: u64, written: u64, evaluations: u64) {
+        let secs = self.0.elapsed().as_secs_f64().max(0.001);
+        self.0.set_message(format!(
+            "{read} messages read ({:.0}/s), {written} rows written, {evaluations} SPF evaluations",
+            read as f64 / secs
+        ));
+        self.0.tick();
+    }
+}
+
+/// Where the report goes: stdout, or a file renamed into place at the end.
+enum Destination {
+    Stdout(BufWriter<io::Stdout>),
+    File(AtomicFile),
+}
+
+impl Destination {
+    fn open(path: Option<&Path>) -> anyhow::Result<Self> {
+        Ok(match path {
+            Some(path) => Destination::File(
+                AtomicFile::create(path)
+                    .with_context(|| format!("cannot create {}", path.display()))?,
+            ),
+            None => Destination::Stdout(BufWriter::with_capacity(1 << 16, io::stdout())),
+        })
+    }
+
+    fn commit(self) -> io::Result<()> {
+        match self {
+            Destination::Stdout(mut out) => out.flush(),
+            Destination::File(file) => file.commit(),
+        }
+    }
+}
+
+impl Write for Destination {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Destination::Stdout(out) => out.write(buf),
+            Destination::File(file) => file.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Destination::Stdout(out) => out.flush(),
+            Destination::File(file) => file.flush(),
+        }
+    }
+}
+
 pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("scan is not implemented yet")
+    let dns_config = args.dns.config()?;
+    let options = ScanOptions {
+        paths: args.paths.clone(),
+        input: InputOptions {
+            extract: ExtractOptions {
+                authserv_ids: args.authserv_ids.clone(),
+                log_year: args.log_year,
+            },
+            threads: args.threads,
+        },
+        profile: args.profile.profile(),
+        concurrency: args.dns_concurrency.max(1),
+        window: 4096,
+    };
+    let mut destination = Destination::open(args.output.as_deref())?;
+    let runtime = super::runtime()?;
+    let show_progress = !args.quiet && io::stderr().is_terminal();
+    let (stats, summary, cache) = runtime.block_on(async {
+        let cache = crate::dns::open(&dns_config).context("cannot set up DNS")?;
+        let lookup: Arc<dyn crate::dns::Lookup> = cache.clone();
+        let mut writer: Box<dyn FindingWriter + Send + '_> = match args.format {
+            Format::Csv => Box::new(CsvFindings::new(&mut destination)?),
+            Format::Jsonl => Box::new(JsonLinesFindings::new(&mut destination)),
+        };
+        let mut summary = Summary::default();
+        let mut emit = |row: Row| -> io::Result<()> {
+            match row {
+                Row::Finding(finding) => {
+                    summary.write(&finding)?;
+                    writer.write(&finding)
+                }
+                Row::Problem(problem) => {
+                    eprintln!("spfsleuth: {problem}");
+                    Ok(())
+                }
+            }
+        };
+        let stats = if show_progress {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.enable_steady_tick(Duration::from_millis(200));
+            let mut progress = Bar(bar);
+            let stats = scan::scan(options, lookup, &mut emit, &mut progress).await;
+            progress.0.finish_and_clear();
+            stats
+        } else {
+            scan::scan(options, lookup, &mut emit, &mut ()).await
+        }?;
+        writer.finish()?;
+        drop(writer);
+        anyhow::Ok((stats, summary, cache))
+    })?;
+    destination.commit().context("cannot write the report")?;
+    if let Some(path) = &args.dns.save_dns {
+        let mut file = AtomicFile::create(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        cache
+            .write_zone(&mut file)
+            .and_then(|()| file.commit())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if !args.quiet {
+        let dns = cache.stats();
+        let input = &stats.input;
+        eprint!(
+            "spfsleuth: {} messages and {} log lines from {} files ({:.1} MB) in {:.2} s (reading done at {:.2} s); {} input problems\n{}\
+             DNS: {} questions from the SPF engine, {} sent upstream for {} distinct (name, type); {} SPF evaluations for {} requests\n",
+            input.messages,
+            input.log_lines,
+            input.files,
+            input.bytes as f64 / 1e6,
+            stats.total.as_secs_f64(),
+            stats.reading.as_secs_f64(),
+            stats.problems,
+            summary.render(),
+            dns.requests,
+            dns.upstream,
+            dns.distinct,
+            stats.evaluations_distinct,
+            stats.evaluations_requested,
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

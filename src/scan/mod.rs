@@ -1,0 +1,279 @@
+//! The scan pipeline: observations in input order -> distinct SPF questions evaluated once,
+//! concurrently, on one tokio runtime -> classified findings written in input order.
+//!
+//! Reading and extraction run on their own thread (rayon inside); rows wait in a bounded
+//! window for their evaluations, so memory stays flat and reading overlaps DNS.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::{BoxFuture, FutureExt, Shared, join, join_all};
+use futures::stream::{FuturesOrdered, StreamExt};
+use tokio::sync::Semaphore;
+
+use crate::classify::{self, Evidence, Finding, HopResult, Plan, RelatedResult};
+use crate::dns::Lookup;
+use crate::extract::Observation;
+use crate::input::{self, InputError, InputOptions, InputProblem, InputStats, Item};
+use crate::model::SpfResult;
+use crate::spf::{self, Evaluation, Problem, ProblemKind, Profile, Request};
+
+type EvaluationFuture = Shared<BoxFuture<'static, Arc<Evaluation>>>;
+
+/// Evaluates each distinct [`Request`] once per run; concurrent askers share the answer.
+pub struct Evaluator {
+    lookup: Arc<dyn Lookup>,
+    profile: Arc<Profile>,
+    memo: Mutex<HashMap<Request, EvaluationFuture>>,
+    permits: Arc<Semaphore>,
+    requested: AtomicU64,
+    evaluated: Arc<AtomicU64>,
+}
+
+impl Evaluator {
+    /// `concurrency` bounds the evaluations in flight at once.
+    pub fn new(lookup: Arc<dyn Lookup>, profile: Profile, concurrency: usize) -> Arc<Self> {
+        Arc::new(Evaluator {
+            lookup,
+            profile: Arc::new(profile),
+            memo: Mutex::new(HashMap::new()),
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            requested: AtomicU64::new(0),
+            evaluated: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// The evaluation of `request`, started now or shared with an earlier asker. Must be
+    /// awaited inside a tokio runtime.
+    pub fn evaluate(&self, request: Request) -> EvaluationFuture {
+        self.requested.fetch_add(1, Ordering::Relaxed);
+        let mut memo = self
+            .memo
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(existing) = memo.get(&request) {
+            return existing.clone();
+        }
+        let lookup = Arc::clone(&self.lookup);
+        let profile = Arc::clone(&self.profile);
+        let permits = Arc::clone(&self.permits);
+        let evaluated = Arc::clone(&self.evaluated);
+        let key = request.clone();
+        let future = async move {
+            let permit = permits.acquire_owned().await.ok();
+            let task = tokio::spawn({
+                let request = request.clone();
+                async move {
+                    let evaluation = spf::check_host(&*lookup, &profile, &request).await;
+                    drop(permit);
+                    evaluation
+                }
+            });
+            evaluated.fetch_add(1, Ordering::Relaxed);
+            match task.await {
+                Ok(evaluation) => Arc::new(evaluation),
+                Err(err) => Arc::new(internal_error(&request, &err.to_string())),
+            }
+        }
+        .boxed()
+        .shared();
+        memo.insert(key, future.clone());
+        future
+    }
+
+    /// (requests asked, distinct evaluations run)
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.requested.load(Ordering::Relaxed),
+            self.evaluated.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// An evaluation that could not run (a bug, not input): reported as temperror with a reason.
+fn internal_error(request: &Request, detail: &str) -> Evaluation {
+    let domain = request.helo.clone();
+    Evaluation {
+        result: SpfResult::TempError,
+        domain: domain.clone(),
+        record: None,
+        matched: None,
+        explanation: None,
+        problem: Some(Problem {
+            kind: ProblemKind::Dns,
+            domain,
+            detail: format!("internal error: {detail}"),
+        }),
+        dns_lookups: 0,
+        void_lookups: 0,
+        trace: spf::trace::Trace::default(),
+    }
+}
+
+/// Answer one observation's plan and classify it.
+pub async fn evaluate_observation(evaluator: &Evaluator, observation: Observation) -> Finding {
+    let plan = classify::plan::plan(&observation);
+    let mut evidence = Evidence::default();
+    if let Some(request) = plan.primary.clone() {
+        let current = evaluator.evaluate(request).await;
+        if Plan::needs_context(current.result) {
+            let related = join_all(
+                plan.related
+                    .iter()
+                    .map(|q| evaluator.evaluate(q.request.clone())),
+            );
+            let hops = join_all(
+                plan.hops
+                    .iter()
+                    .map(|q| evaluator.evaluate(q.request.clone())),
+            );
+            let (related, hops) = join(related, hops).await;
+            evidence.related = plan
+                .related
+                .iter()
+                .zip(related)
+                .map(|(q, evaluation)| RelatedResult {
+                    domain: q.domain.clone(),
+                    relation: q.relation,
+                    evaluation,
+                })
+                .collect();
+            evidence.hops = plan
+                .hops
+                .iter()
+                .zip(hops)
+                .map(|(q, evaluation)| HopResult {
+                    question: q.clone(),
+                    evaluation,
+                })
+                .collect();
+        }
+        evidence.current = Some(current);
+    }
+    classify::classify(observation, &plan, evidence)
+}
+
+/// What the scan hands its caller, in input order.
+pub enum Row {
+    Finding(Box<Finding>),
+    Problem(InputProblem),
+}
+
+/// How the scan runs.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    pub paths: Vec<PathBuf>,
+    pub input: InputOptions,
+    pub profile: Profile,
+    /// Evaluations in flight at once.
+    pub concurrency: usize,
+    /// Rows waiting for evaluations at once (bounds memory).
+    pub window: usize,
+}
+
+/// Figures for the summary and benchmarks.
+#[derive(Debug, Clone, Default)]
+pub struct ScanStats {
+    pub input: InputStats,
+    pub rows: u64,
+    pub problems: u64,
+    pub evaluations_requested: u64,
+    pub evaluations_distinct: u64,
+    /// When the reader finished, from the start.
+    pub reading: Duration,
+    pub total: Duration,
+}
+
+/// Progress reports while the scan runs (for a progress bar).
+pub trait Progress {
+    fn update(&mut self, read: u64, written: u64, evaluations: u64);
+}
+
+impl Progress for () {
+    fn update(&mut self, _: u64, _: u64, _: u64) {}
+}
+
+/// Run the whole scan on the current tokio runtime, handing rows to `emit` in input order.
+pub async fn scan(
+    options: ScanOptions,
+    lookup: Arc<dyn Lookup>,
+    emit: &mut (dyn FnMut(Row) -> std::io::Result<()> + Send),
+    progress: &mut (dyn Progress + Send),
+) -> Result<ScanStats, ScanError> {
+    let start = Instant::now();
+    let evaluator = Evaluator::new(lookup, options.profile.clone(), options.concurrency);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Item>(options.window.clamp(16, 4096));
+    let paths = options.paths.clone();
+    let input_options = options.input.clone();
+    let reader = std::thread::Builder::new()
+        .name("spfsleuth-reader".into())
+        .spawn(move || {
+            let result = input::read_inputs(&paths, &input_options, &mut |item| {
+                // The receiver only goes away when the scan is abandoned.
+                let _ = tx.blocking_send(item);
+            });
+            (result, start.elapsed())
+        })
+        .map_err(ScanError::Thread)?;
+
+    let mut pending = FuturesOrdered::new();
+    let mut input_open = true;
+    let mut read = 0u64;
+    let mut stats = ScanStats::default();
+    let window = options.window.max(1);
+    let evaluator_ref = &evaluator;
+    loop {
+        tokio::select! {
+            biased;
+            Some(row) = pending.next(), if !pending.is_empty() => {
+                let row: Row = row;
+                match &row {
+                    Row::Finding(_) => stats.rows += 1,
+                    Row::Problem(_) => stats.problems += 1,
+                }
+                emit(row).map_err(ScanError::Output)?;
+                if (stats.rows + stats.problems) % 256 == 0 {
+                    progress.update(read, stats.rows, evaluator.counts().1);
+                }
+            }
+            item = rx.recv(), if input_open && pending.len() < window => {
+                match item {
+                    Some(Item::Observation(obs)) => {
+                        read += 1;
+                        pending.push_back(async move {
+                            Row::Finding(Box::new(evaluate_observation(evaluator_ref, *obs).await))
+                        }.boxed());
+                    }
+                    Some(Item::Problem(problem)) => {
+                        pending.push_back(futures::future::ready(Row::Problem(problem)).boxed());
+                    }
+                    None => input_open = false,
+                }
+            }
+            else => break,
+        }
+    }
+    progress.update(read, stats.rows, evaluator.counts().1);
+    let (result, reading) = reader.join().map_err(|_| ScanError::ReaderPanicked)?;
+    stats.input = result.map_err(ScanError::Input)?;
+    stats.reading = reading;
+    (stats.evaluations_requested, stats.evaluations_distinct) = evaluator.counts();
+    stats.total = start.elapsed();
+    Ok(stats)
+}
+
+/// Fatal scan errors (exit status 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error(transparent)]
+    Input(InputError),
+    #[error("cannot write the output: {0}")]
+    Output(std::io::Error),
+    #[error("cannot start the reader thread: {0}")]
+    Thread(std::io::Error),
+    #[error("the reader thread crashed")]
+    ReaderPanicked,
+}
