@@ -1,6 +1,5 @@
 //! `spfsleuth scan PATH...`: the whole job, from a spam folder to a CSV of findings.
 
-use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,6 +12,8 @@ use clap::{Args, ValueEnum};
 use super::{DnsArgs, ProfileArgs};
 use crate::extract::ExtractOptions;
 use crate::input::InputOptions;
+use crate::output::atomic::AtomicFile;
+use crate::output::report::EvidenceReports;
 use crate::output::summary::Summary;
 use crate::output::{CsvFindings, FindingWriter, jsonl::JsonLinesFindings};
 use crate::scan::{self, Row, ScanOptions};
@@ -55,6 +56,10 @@ pub struct ScanArgs {
     /// SPF evaluations in flight at once.
     #[arg(long = "dns-concurrency", value_name = "N", default_value_t = 64)]
     pub dns_concurrency: usize,
+    /// Also write evidence reports, one letter per sender domain whose own SPF record made
+    /// its mail fail (misconfigured, record_broken, regressed), into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub reports: Option<PathBuf>,
     /// No progress bar and no summary on stderr (problems are still reported).
     #[arg(short, long)]
     pub quiet: bool,
@@ -62,66 +67,6 @@ pub struct ScanArgs {
     pub dns: DnsArgs,
     #[command(flatten)]
     pub profile: ProfileArgs,
-}
-
-/// A file written next to its target and renamed over it at the end, so an interrupted run
-/// never leaves a half-written report. Dropped without `commit`: the temporary is removed.
-pub struct AtomicFile {
-    target: PathBuf,
-    temp: PathBuf,
-    file: Option<BufWriter<File>>,
-}
-
-impl AtomicFile {
-    pub fn create(target: &Path) -> io::Result<Self> {
-        let dir = target
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        let file = File::create(&temp)?;
-        Ok(AtomicFile {
-            target: target.to_path_buf(),
-            temp,
-            file: Some(BufWriter::new(file)),
-        })
-    }
-
-    pub fn commit(mut self) -> io::Result<()> {
-        if let Some(file) = self.file.take() {
-            let file = file.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-        }
-        std::fs::rename(&self.temp, &self.target)
-    }
-}
-
-impl Write for AtomicFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self.file.as_mut() {
-            Some(f) => f.write(buf),
-            None => Err(io::Error::other("file already committed")),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self.file.as_mut() {
-            Some(f) => f.flush(),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        if self.file.is_some() {
-            self.file = None;
-            let _ = std::fs::remove_file(&self.temp);
-        }
-    }
 }
 
 /// A progress bar on stderr when it is a terminal.
@@ -204,10 +149,20 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             Format::Jsonl => Box::new(JsonLinesFindings::new(&mut destination)),
         };
         let mut summary = Summary::default();
+        let mut reports = match &args.reports {
+            Some(dir) => Some(
+                EvidenceReports::new(dir, chrono::Utc::now())
+                    .with_context(|| format!("cannot create {}", dir.display()))?,
+            ),
+            None => None,
+        };
         let mut emit = |row: Row| -> io::Result<()> {
             match row {
                 Row::Finding(finding) => {
                     summary.write(&finding)?;
+                    if let Some(reports) = reports.as_mut() {
+                        reports.write(&finding)?;
+                    }
                     writer.write(&finding)
                 }
                 Row::Problem(problem) => {
@@ -228,6 +183,18 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         }?;
         writer.finish()?;
         drop(writer);
+        if let Some(reports) = reports.as_mut() {
+            reports
+                .finish()
+                .context("cannot write the evidence reports")?;
+            if !args.quiet {
+                eprintln!(
+                    "spfsleuth: wrote {} evidence report(s) to {}",
+                    reports.written().len(),
+                    args.reports.as_deref().unwrap_or(Path::new(".")).display()
+                );
+            }
+        }
         anyhow::Ok((stats, summary, cache))
     })?;
     destination.commit().context("cannot write the report")?;

@@ -1,7 +1,9 @@
 //! Writers: every output format implements [`FindingWriter`] over findings, in input order.
 
+pub mod atomic;
 pub mod csv;
 pub mod jsonl;
+pub mod report;
 pub mod summary;
 
 use std::io;
