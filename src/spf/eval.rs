@@ -73,10 +73,7 @@ pub(super) async fn check_host(
 
     // §4.3: a malformed domain, or one that is not multi-label, gives "none".
     if let Err(why) = check_initial_domain(&domain) {
-        let detail = format!(
-            "{} is not a domain SPF can be checked for: {why}",
-            show(&domain)
-        );
+        let detail = format!("not a domain SPF can be checked for: {why}");
         return Evaluation {
             result: SpfResult::None,
             domain: domain.clone(),
@@ -251,8 +248,8 @@ struct Engine<'a> {
 /// How the answer of one query is counted.
 enum Fetched {
     Answer(Arc<Answer>),
-    /// NXDOMAIN or an empty answer (a "void lookup" when a term asked).
-    Void,
+    /// NXDOMAIN (`true`) or an empty answer (a "void lookup" when a term asked).
+    Void(bool),
     /// The name cannot be asked (empty label, label over 63 octets): treated as non-existent.
     Unaskable,
     Failed(DnsError),
@@ -277,12 +274,12 @@ impl<'a> Engine<'a> {
         }
         let void = if counts_void { " (void)" } else { "" };
         let (fetched, answer) = match self.lookup.lookup(name, rtype).await {
-            Ok(answer) if answer.is_empty() => (Fetched::Void, format!("no data{void}")),
+            Ok(answer) if answer.is_empty() => (Fetched::Void(false), format!("no data{void}")),
             Ok(answer) => {
                 let text = summarize(&answer);
                 (Fetched::Answer(answer), text)
             }
-            Err(DnsError::NxDomain) => (Fetched::Void, format!("NXDOMAIN{void}")),
+            Err(DnsError::NxDomain) => (Fetched::Void(true), format!("NXDOMAIN{void}")),
             Err(DnsError::InvalidName(why)) => (
                 Fetched::Unaskable,
                 format!("invalid name ({why}); treated as non-existent"),
@@ -456,12 +453,17 @@ impl<'a> Engine<'a> {
             .await
         {
             Fetched::Answer(answer) => answer,
-            Fetched::Void => {
+            Fetched::Void(nxdomain) => {
+                let why = if nxdomain {
+                    "the domain does not exist (NXDOMAIN)"
+                } else {
+                    "it has no TXT records"
+                };
                 return Verdict::error(
                     SpfResult::None,
                     ProblemKind::NoRecord,
                     domain,
-                    format!("{domain} has no SPF record (no TXT records)"),
+                    format!("{NO_RECORD}{why}"),
                 );
             }
             Fetched::Unaskable => {
@@ -503,7 +505,7 @@ impl<'a> Engine<'a> {
             }
         }
         if count > 1 {
-            let detail = format!("{domain} publishes {count} SPF records (there must be one)");
+            let detail = format!("{count} SPF records published (there must be exactly one)");
             trace.note = Some(detail.clone());
             return Verdict::error(
                 SpfResult::PermError,
@@ -517,11 +519,14 @@ impl<'a> Engine<'a> {
                 SpfResult::None,
                 ProblemKind::NoRecord,
                 domain,
-                format!(
-                    "{domain} has no SPF record ({} TXT record{}, none starting with \"v=spf1\")",
-                    records.len(),
-                    if records.len() == 1 { "" } else { "s" }
-                ),
+                if records.len() == 1 {
+                    format!("{NO_RECORD}its one TXT record does not start with \"v=spf1\"")
+                } else {
+                    format!(
+                        "{NO_RECORD}none of its {} TXT records starts with \"v=spf1\"",
+                        records.len()
+                    )
+                },
             );
         };
         let text = String::from_utf8_lossy(&spf).into_owned();
@@ -672,15 +677,13 @@ impl<'a> Engine<'a> {
         step.nested = Some(Box::new(nested_trace));
         if nested.result == SpfResult::None {
             // §6.1: a redirect to a domain without a record is a permerror.
-            let why = nested
-                .problem
-                .map_or_else(String::new, |p| format!(": {}", p.detail));
             return Err(Abort::perm(
                 ProblemKind::IncludeWithoutRecord,
                 domain,
                 format!(
-                    "\"{}\" points to a domain without an SPF record{why}",
-                    term.text
+                    "\"{}\": {}",
+                    term.text,
+                    no_record_reason(&target, nested.problem)
                 ),
             ));
         }
@@ -729,7 +732,7 @@ impl<'a> Engine<'a> {
             .await
         {
             Fetched::Answer(answer) => answer,
-            Fetched::Void | Fetched::Unaskable => return Err("no TXT record".into()),
+            Fetched::Void(_) | Fetched::Unaskable => return Err("no TXT record".into()),
             Fetched::Failed(e) => return Err(format!("DNS error ({e})")),
         };
         let Answer::Txt(records) = &*answer else {
@@ -808,19 +811,15 @@ impl<'a> Engine<'a> {
                             detail: format!("{} evaluated to {}", target, nested.result),
                         }),
                     }),
-                    SpfResult::None => {
-                        let why = nested
-                            .problem
-                            .map_or_else(String::new, |p| format!(": {}", p.detail));
-                        Err(Abort::perm(
-                            ProblemKind::IncludeWithoutRecord,
-                            domain,
-                            format!(
-                                "\"{}\" includes a domain without an SPF record{why}",
-                                term.text
-                            ),
-                        ))
-                    }
+                    SpfResult::None => Err(Abort::perm(
+                        ProblemKind::IncludeWithoutRecord,
+                        domain,
+                        format!(
+                            "\"{}\": {}",
+                            term.text,
+                            no_record_reason(&target, nested.problem)
+                        ),
+                    )),
                 }
             }
             Mechanism::A { domain: spec, cidr } => {
@@ -838,7 +837,7 @@ impl<'a> Engine<'a> {
                         cidr.ip4_len(),
                         cidr.ip6_len(),
                     )),
-                    Fetched::Void => {
+                    Fetched::Void(_) => {
                         self.count_void(domain, &term.text)?;
                         Ok(false)
                     }
@@ -858,7 +857,7 @@ impl<'a> Engine<'a> {
                     .await
                 {
                     Fetched::Answer(answer) => answer,
-                    Fetched::Void => {
+                    Fetched::Void(_) => {
                         self.count_void(domain, &term.text)?;
                         return Ok(false);
                     }
@@ -897,7 +896,7 @@ impl<'a> Engine<'a> {
                                 return Ok(true);
                             }
                         }
-                        Fetched::Void | Fetched::Unaskable => {}
+                        Fetched::Void(_) | Fetched::Unaskable => {}
                         Fetched::Failed(e) => return Err(Abort::dns(&mx.exchange, rtype, &e)),
                     }
                 }
@@ -920,7 +919,7 @@ impl<'a> Engine<'a> {
                         Answer::Ptr(names) => names.clone(),
                         _ => Vec::new(),
                     },
-                    Fetched::Void => {
+                    Fetched::Void(_) => {
                         self.count_void(domain, &term.text)?;
                         return Ok(false);
                     }
@@ -950,7 +949,7 @@ impl<'a> Engine<'a> {
                     .await
                 {
                     Fetched::Answer(_) => Ok(true),
-                    Fetched::Void => {
+                    Fetched::Void(_) => {
                         self.count_void(domain, &term.text)?;
                         Ok(false)
                     }
@@ -959,6 +958,20 @@ impl<'a> Engine<'a> {
                 }
             }
         }
+    }
+}
+
+/// The start of every "no record" detail.
+const NO_RECORD: &str = "no SPF record: ";
+
+/// `X has no SPF record (why)` for an include or redirect target.
+fn no_record_reason(target: &str, problem: Option<Problem>) -> String {
+    match problem {
+        Some(p) => match p.detail.strip_prefix(NO_RECORD) {
+            Some(why) => format!("{target} has no SPF record ({why})"),
+            None => format!("{target} has no SPF record ({})", p.detail),
+        },
+        None => format!("{target} has no SPF record"),
     }
 }
 

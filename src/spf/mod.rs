@@ -145,5 +145,10 @@ pub async fn check_host(lookup: &dyn Lookup, profile: &Profile, request: &Reques
     eval::check_host(lookup, profile, request).await
 }
 
+/// Render a trace as an indented tree a person can follow.
+pub fn render_trace(trace: &trace::Trace) -> String {
+    trace.render()
+}
+
 #[cfg(test)]
 mod tests;

@@ -106,7 +106,7 @@ fn pass_through_include_is_nested_in_the_trace() {
         "{text}"
     );
     assert!(
-        text.contains("    _spf.example.co.jp: \"v=spf1 ip4:203.0.113.154 -all\" => pass"),
+        text.contains("\n    _spf.example.co.jp => pass\n"),
         "{text}"
     );
 }
@@ -246,7 +246,10 @@ fn none_results_say_why() {
     let e = check(&z, "192.0.2.1", "a@example.com");
     assert_eq!(e.result, SpfResult::None);
     assert_eq!(e.problem.as_ref().unwrap().kind, ProblemKind::NoRecord);
-    assert!(e.problem.as_ref().unwrap().detail.contains("1 TXT record,"));
+    assert!(
+        e.problem.as_ref().unwrap().detail
+            == "no SPF record: its one TXT record does not start with \"v=spf1\""
+    );
     let e = check(&z, "192.0.2.1", "a@nowhere.example.com");
     assert_eq!(e.result, SpfResult::None);
     assert_eq!(e.problem.unwrap().kind, ProblemKind::NoRecord);

@@ -65,22 +65,35 @@ impl Trace {
         out
     }
 
-    /// Append the tree to `out`, indented by `depth` levels of two spaces.
+    /// Append the tree to `out`, indented by `depth` levels of two spaces:
+    ///
+    /// ```text
+    /// example.com => softfail
+    ///   dns TXT example.com: "v=spf1 include:_spf.example.net ~all"
+    ///   record: v=spf1 include:_spf.example.net ~all
+    ///   include:_spf.example.net -> _spf.example.net: no match
+    ///     _spf.example.net => fail
+    ///       ...
+    ///   ~all: MATCH
+    /// ```
     pub fn render_into(&self, out: &mut String, depth: usize) {
         let pad = "  ".repeat(depth);
-        let _ = write!(out, "{pad}{}", self.domain);
-        match &self.record {
-            Some(record) => {
-                let _ = write!(out, ": \"{record}\"");
-            }
-            None => out.push_str(": no SPF record"),
-        }
+        out.push_str(&pad);
+        out.push_str(&self.domain);
         if let Some(result) = self.result {
             let _ = write!(out, " => {result}");
         }
         out.push('\n');
         for lookup in &self.lookups {
             render_dns(out, &pad, lookup);
+        }
+        match &self.record {
+            Some(record) => {
+                let _ = writeln!(out, "{pad}  record: {record}");
+            }
+            None => {
+                let _ = writeln!(out, "{pad}  record: none");
+            }
         }
         for step in &self.steps {
             let _ = write!(out, "{pad}  {}", step.term);
@@ -109,7 +122,7 @@ impl Trace {
             }
         }
         if let Some(note) = &self.note {
-            let _ = writeln!(out, "{pad}  ({note})");
+            let _ = writeln!(out, "{pad}  note: {note}");
         }
     }
 
@@ -128,7 +141,7 @@ impl Trace {
 fn render_dns(out: &mut String, pad: &str, step: &DnsStep) {
     let _ = writeln!(
         out,
-        "{pad}    {} {}? {}",
+        "{pad}  dns {} {}: {}",
         step.rtype, step.name, step.answer
     );
 }
@@ -175,10 +188,12 @@ mod tests {
         let text = outer.render();
         assert_eq!(
             text,
-            "example.com: \"v=spf1 include:_spf.example.net ~all\" => softfail\n\
+            "example.com => softfail\n\
+             \x20 record: v=spf1 include:_spf.example.net ~all\n\
              \x20 include:_spf.example.net -> _spf.example.net: no match\n\
-             \x20   _spf.example.net: \"v=spf1 -all\" => fail\n\
-             \x20       TXT _spf.example.net? \"v=spf1 -all\"\n\
+             \x20   _spf.example.net => fail\n\
+             \x20     dns TXT _spf.example.net: \"v=spf1 -all\"\n\
+             \x20     record: v=spf1 -all\n\
              \x20     -all: MATCH\n"
         );
         assert_eq!(outer.records().len(), 2);
