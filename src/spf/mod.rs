@@ -3,6 +3,14 @@
 //! A permerror or temperror is a result, not an `Err`: every evaluation returns an
 //! [`Evaluation`] that says what was decided, by which directive of which record, and why.
 
+pub mod macros;
+pub mod record;
+pub mod trace;
+
+mod eval;
+
+pub use eval::reverse_name;
+
 use std::fmt;
 use std::net::IpAddr;
 
@@ -131,83 +139,16 @@ pub struct Evaluation {
     pub trace: trace::Trace,
 }
 
-pub mod trace {
-    //! The trace tree: every record visited, every directive tried, nested includes.
-
-    use crate::model::SpfResult;
-
-    /// One record evaluated (the top level, or an include/redirect target).
-    #[derive(Debug, Clone, Default, PartialEq, Eq)]
-    pub struct Trace {
-        pub domain: String,
-        /// The record text, if one was found.
-        pub record: Option<String>,
-        /// Each DNS question asked to find the record, with a short summary of the answer.
-        pub lookups: Vec<DnsStep>,
-        pub steps: Vec<Step>,
-        /// Result of this record (for includes: the result of the nested check_host).
-        pub result: Option<SpfResult>,
-        /// A note for the reader when the record was not evaluated to the end.
-        pub note: Option<String>,
-    }
-
-    /// One directive or modifier tried.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub struct Step {
-        /// The term as written in the record.
-        pub term: String,
-        /// The target after macro expansion (domain-spec), if any.
-        pub target: Option<String>,
-        /// DNS questions this term asked, with their answers.
-        pub lookups: Vec<DnsStep>,
-        pub outcome: Outcome,
-        /// For include and redirect: the nested evaluation.
-        pub nested: Option<Box<Trace>>,
-    }
-
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub enum Outcome {
-        Matched,
-        NotMatched,
-        /// The term ended the evaluation with this error text.
-        Error(String),
-        /// Modifier applied (redirect/exp), or informational.
-        Applied,
-    }
-
-    /// One DNS question and a readable summary of its answer.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub struct DnsStep {
-        pub name: String,
-        pub rtype: crate::dns::RecordType,
-        /// e.g. `192.0.2.1, 192.0.2.2`, `NXDOMAIN (void)`, `no data (void)`, `timed out`.
-        pub answer: String,
-    }
-}
-
 /// Evaluate SPF for one request (RFC 7208 §4). Never fails: DNS and record problems are
 /// results with a [`Problem`].
 pub async fn check_host(lookup: &dyn Lookup, profile: &Profile, request: &Request) -> Evaluation {
-    let _ = (lookup, profile);
-    Evaluation {
-        result: SpfResult::TempError,
-        domain: request.helo.clone(),
-        record: None,
-        matched: None,
-        explanation: None,
-        problem: Some(Problem {
-            kind: ProblemKind::Dns,
-            domain: request.helo.clone(),
-            detail: "SPF engine not implemented yet".into(),
-        }),
-        dns_lookups: 0,
-        void_lookups: 0,
-        trace: trace::Trace::default(),
-    }
+    eval::check_host(lookup, profile, request).await
 }
 
 /// Render a trace as an indented tree a person can follow.
 pub fn render_trace(trace: &trace::Trace) -> String {
-    let _ = trace;
-    String::new()
+    trace.render()
 }
+
+#[cfg(test)]
+mod tests;
