@@ -2,9 +2,10 @@
 //! (/etc/resolv.conf) or the ones given with `--nameserver`.
 //!
 //! Set up for SPF's needs: names are always queried as given (fully qualified, no search
-//! domains, no /etc/hosts), UDP with TCP when an answer is truncated, one retry, hickory's
-//! own cache off (the run's [`super::cache::Cache`] caches), and a hard time limit per
-//! question so that a dead server costs at most the configured timeout.
+//! domains, no /etc/hosts), UDP with TCP when an answer is truncated, one retry, and a hard
+//! time limit per question so that a dead server costs at most the configured timeout.
+//! Caching is the run's [`super::cache::Cache`]'s job; hickory's cache only keeps the extra
+//! queries hickory makes when it follows a CNAME to a name without the records asked.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -81,18 +82,32 @@ impl ResolverLookup {
         } else {
             timeout
         };
+        // The whole question gets `timeout`. With several servers, each try gets half of it,
+        // so that a silent first server leaves time to ask the next one.
+        let per_try = if servers.len() > 1 {
+            timeout / 2
+        } else {
+            timeout
+        };
         let config = ResolverConfig::from_parts(None, Vec::new(), servers);
         let mut options = ResolverOpts::default();
         options.ndots = 0;
-        options.timeout = timeout;
-        // One retry after a quick failure; UDP itself retransmits within the timeout.
+        options.timeout = per_try;
+        // One retry after a failure (the next server, when there are several); UDP itself
+        // retransmits within a try.
         options.attempts = 1;
-        // The run's cache asks each question once; hickory's would only hold copies.
-        options.cache_size = 0;
+        // The run's cache asks each question once. Hickory's cache only serves the queries
+        // hickory makes itself: when a CNAME chain ends without records of the type asked,
+        // hickory asks the target again (whatever the first answer said); kept for the whole
+        // run, such a target is asked once even if the run also asks it directly.
+        options.cache_size = 4096;
+        options.positive_min_ttl = Some(Duration::from_secs(86_400));
+        options.negative_min_ttl = Some(Duration::from_secs(86_400));
         options.use_hosts_file = ResolveHosts::Never;
         // One server at a time: parallel requests would double the queries.
         options.num_concurrent_reqs = 1;
-        options.server_ordering_strategy = ServerOrderingStrategy::UserProvidedOrder;
+        // Servers that failed or timed out go to the back of the line.
+        options.server_ordering_strategy = ServerOrderingStrategy::QueryStatistics;
         options.max_active_requests = 512;
         options.edns0 = true;
         let resolver = Resolver::builder_with_config(config, TokioRuntimeProvider::default())
@@ -164,13 +179,25 @@ fn map_error(error: &NetError) -> Result<Answer, DnsError> {
                 };
                 Ok(Answer::empty(rtype))
             }
-            code => Err(DnsError::ServerFailure(code.to_str().to_owned())),
+            code => Err(DnsError::ServerFailure(rcode_name(code))),
         },
         NetError::Dns(NetDnsError::ResponseCode(code)) => {
-            Err(DnsError::ServerFailure(code.to_str().to_owned()))
+            Err(DnsError::ServerFailure(rcode_name(*code)))
         }
         NetError::Timeout => Err(DnsError::Timeout),
         other => Err(DnsError::Other(other.to_string())),
+    }
+}
+
+/// The RFC 1035 §4.1.1 mnemonic of a response code, as `dig` prints it.
+fn rcode_name(code: ResponseCode) -> String {
+    match code {
+        ResponseCode::ServFail => "SERVFAIL".into(),
+        ResponseCode::Refused => "REFUSED".into(),
+        ResponseCode::FormErr => "FORMERR".into(),
+        ResponseCode::NotImp => "NOTIMP".into(),
+        ResponseCode::NotAuth => "NOTAUTH".into(),
+        other => format!("RCODE {}", u16::from(other)),
     }
 }
 
