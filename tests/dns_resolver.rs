@@ -317,10 +317,11 @@ async fn no_more_queries_than_distinct_pairs() {
     let questions: Vec<_> = QUESTIONS
         .iter()
         .filter(|(name, rtype)| {
-            !name.contains("servfail")
-                && !name.contains("broken")
-                && !name.contains("dangling")
-                && !(name.starts_with("www.") && *rtype == RecordType::Txt)
+            let skipped = name.contains("servfail")
+                || name.contains("broken")
+                || name.contains("dangling")
+                || (name.starts_with("www.") && *rtype == RecordType::Txt);
+            !skipped
         })
         .collect();
     // Every question asked five times, interleaved, all at once.
