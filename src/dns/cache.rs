@@ -141,7 +141,12 @@ impl Cache {
                     writeln!(out, "; {owner} {rtype} queried {when}: NXDOMAIN (left out)")?;
                 }
                 Err(error) => {
-                    writeln!(out, "; {owner} {rtype} queried {when}: {error}")?;
+                    let shown: String = error
+                        .to_string()
+                        .chars()
+                        .map(|c| if c.is_control() { ' ' } else { c })
+                        .collect();
+                    writeln!(out, "; {owner} {rtype} queried {when}: {shown}")?;
                     let (kind, detail) = match error {
                         DnsError::NxDomain => ("NXDOMAIN", None),
                         DnsError::Timeout => ("TIMEOUT", None),
