@@ -8,8 +8,8 @@
 //! across lines, `;` comments (not inside quotes), quoted strings with `\"`, `\\` and `\DDD`
 //! escapes, TXT with several strings (quoted or bare words), A, AAAA, MX, PTR and CNAME.
 //! Other record types (SOA, NS, SPF, HINFO, ...) are accepted and ignored, but make their
-//! owner name exist, so asking it for TXT is "no data" rather than NXDOMAIN. Records of a
-//! class other than IN are ignored. Names below an SOA owner that only exist because of
+//! owner name exist, so asking it for TXT is "no data" rather than NXDOMAIN. A class other
+//! than IN is an error, as in BIND. Names below an SOA owner that only exist because of
 //! names under them (empty non-terminals) exist too, as in BIND. `*.name` is a wildcard.
 //!
 //! One addition, invisible to BIND (it is a comment): lines
@@ -280,8 +280,14 @@ impl ZoneLoader {
             }
         };
         let rtype = String::from_utf8_lossy(&type_token.text).to_ascii_uppercase();
-        let in_class = class.as_deref().is_none_or(|c| c == "IN" || c == "CLASS1");
         let line = type_token.line;
+        if let Some(class) = class.as_deref()
+            && class != "IN"
+            && class != "CLASS1"
+        {
+            // BIND refuses a class other than the zone's ("bad class").
+            return Err((line, format!("class {class} is not supported (only IN)")));
+        }
         let kind = match rtype.as_str() {
             "A" => Some(RecordType::A),
             "AAAA" => Some(RecordType::Aaaa),
@@ -293,13 +299,11 @@ impl ZoneLoader {
                 if rest.is_empty() {
                     return Err((line, format!("missing data for {other} record")));
                 }
-                if in_class {
-                    if other == "SOA" {
-                        self.apexes.insert(owner.clone());
-                    }
-                    self.owners.insert(owner.clone());
-                    self.zone.add_empty_name(&owner);
+                if other == "SOA" {
+                    self.apexes.insert(owner.clone());
                 }
+                self.owners.insert(owner.clone());
+                self.zone.add_empty_name(&owner);
                 return Ok(());
             }
             other => return Err((line, format!("unknown record type \"{other}\""))),
@@ -314,9 +318,6 @@ impl ZoneLoader {
         match kind {
             None => {
                 let target = single_name(rest, origin, line, "CNAME")?;
-                if !in_class {
-                    return Ok(());
-                }
                 if self.data_owners.contains(&owner) {
                     return Err((line, format!("CNAME and other data at {}", shown(&owner))));
                 }
@@ -334,9 +335,6 @@ impl ZoneLoader {
             }
             Some(kind) => {
                 let data = parse_rdata(kind, rest, origin, line)?;
-                if !in_class {
-                    return Ok(());
-                }
                 if self.cname_targets.contains_key(&owner) {
                     return Err((line, format!("CNAME and other data at {}", shown(&owner))));
                 }
