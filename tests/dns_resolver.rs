@@ -467,3 +467,15 @@ fn nameserver_arguments() {
     assert!(parse_nameserver("dns.example.com").is_err());
     assert!(parse_nameserver("192.0.2.1:99999").is_err());
 }
+
+#[test]
+fn the_resolver_can_be_built_outside_a_runtime_and_used_inside_one() {
+    let addr = "127.0.0.1:9".parse().unwrap();
+    let lookup = ResolverLookup::with_nameservers(&[addr], Duration::from_millis(300)).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = runtime.block_on(lookup.lookup("example.com", RecordType::Txt));
+    assert!(result.is_err_and(|e| e.is_transient()));
+}

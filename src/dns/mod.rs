@@ -194,8 +194,8 @@ pub enum SetupError {
 
 /// Build the run's DNS from the configuration: zone files if any were given, else the
 /// configured nameservers, else the system resolver; always behind the per-run cache.
-/// Must be called inside a tokio runtime when the network is used.
-/// A zero `timeout` means the default, 5 seconds.
+/// Opening needs no runtime; lookups through the network backend must run inside a tokio
+/// runtime with time and I/O enabled. A zero `timeout` means the default, 5 seconds.
 pub fn open(config: &DnsConfig) -> Result<std::sync::Arc<cache::Cache>, SetupError> {
     let inner: Box<dyn Lookup> = if !config.zones.is_empty() {
         Box::new(zonefile::load(&config.zones)?)
