@@ -5,6 +5,7 @@ pub mod check;
 pub mod extract;
 pub mod lint;
 pub mod scan;
+pub mod serve_dns;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +31,9 @@ pub enum Command {
     Lint(lint::LintArgs),
     /// Extract recorded verdicts without DNS (the DNS-free columns of `scan`).
     Extract(extract::ExtractArgs),
+    /// Serve zone files over UDP and TCP on a local address (tests and benchmarks).
+    #[command(hide = true)]
+    ServeDns(serve_dns::ServeDnsArgs),
 }
 
 /// Where DNS answers come from. Shared by every subcommand that touches DNS.
@@ -131,5 +135,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => check::run(args),
         Command::Lint(args) => lint::run(args),
         Command::Extract(args) => extract::run(args),
+        Command::ServeDns(args) => serve_dns::run(args),
     }
 }

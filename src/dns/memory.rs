@@ -15,6 +15,8 @@ enum Entry {
 
 /// A set of records keyed by (name, type). A name that holds nothing at all is NXDOMAIN;
 /// a name that holds something else is "no data". CNAMEs are followed (up to 8 links).
+/// A name `*.parent` is a wildcard (RFC 4592): it answers for names under `parent` that do
+/// not exist, as long as no existing name lies between them.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryZone {
     entries: HashMap<(String, RecordType), Entry>,
@@ -109,34 +111,105 @@ impl MemoryZone {
         self
     }
 
+    /// Whether `name` exists in the zone (it owns something, even a record type SPF never
+    /// asks for), without wildcard synthesis.
+    pub fn contains_name(&self, name: &str) -> bool {
+        self.names.contains(&normalize_name(name))
+    }
+
+    /// Every name that exists in the zone (unordered).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(String::as_str)
+    }
+
+    /// The owner whose data answers for `name`: the name itself when it exists, else the
+    /// wildcard `*.<closest encloser>` when there is one (RFC 4592 §4.1), else `None`.
+    fn owner_for(&self, name: &str) -> Option<String> {
+        if self.names.contains(name) {
+            return Some(name.to_owned());
+        }
+        let mut rest = name;
+        while let Some((_, parent)) = rest.split_once('.') {
+            let wildcard = format!("*.{parent}");
+            if self.names.contains(&wildcard) {
+                return Some(wildcard);
+            }
+            if self.names.contains(parent) {
+                // The closest encloser exists and has no wildcard child.
+                return None;
+            }
+            rest = parent;
+        }
+        None
+    }
+
     /// Answer synchronously (the zone never waits).
     pub fn answer(&self, name: &str, rtype: RecordType) -> Result<Answer, DnsError> {
+        self.resolve(name, rtype).result
+    }
+
+    /// Answer synchronously and tell which CNAME links were followed on the way (RFC 1034
+    /// §4.3.2 step 3a), so that a DNS server can put them in the answer section.
+    pub fn resolve(&self, name: &str, rtype: RecordType) -> Resolution {
         let mut current = normalize_name(name);
+        let mut cnames = Vec::new();
         for _ in 0..8 {
-            if let Some(err) = self.failing.get(&current) {
-                return Err(err.clone());
+            let Some(owner) = self.owner_for(&current) else {
+                return Resolution {
+                    cnames,
+                    final_name: current,
+                    result: Err(DnsError::NxDomain),
+                };
+            };
+            if let Some(err) = self.failing.get(&owner) {
+                return Resolution {
+                    cnames,
+                    final_name: current,
+                    result: Err(err.clone()),
+                };
             }
-            if let Some(entry) = self.entries.get(&(current.clone(), rtype)) {
-                return match entry {
+            if let Some(entry) = self.entries.get(&(owner.clone(), rtype)) {
+                let result = match entry {
                     Entry::Records(a) => Ok(a.clone()),
                     Entry::Failure(e) => Err(e.clone()),
                 };
+                return Resolution {
+                    cnames,
+                    final_name: current,
+                    result,
+                };
             }
-            match self.cnames.get(&current) {
-                Some(target) => current = target.clone(),
+            match self.cnames.get(&owner) {
+                Some(target) => {
+                    cnames.push((current, target.clone()));
+                    current = target.clone();
+                }
                 None => {
-                    return if self.names.contains(&current) {
-                        Ok(Answer::empty(rtype))
-                    } else {
-                        Err(DnsError::NxDomain)
+                    return Resolution {
+                        cnames,
+                        final_name: current,
+                        result: Ok(Answer::empty(rtype)),
                     };
                 }
             }
         }
-        Err(DnsError::ServerFailure(
-            "CNAME chain too long or looping".into(),
-        ))
+        Resolution {
+            cnames,
+            final_name: current,
+            result: Err(DnsError::ServerFailure(
+                "CNAME chain too long or looping".into(),
+            )),
+        }
     }
+}
+
+/// How the zone answered one question: the CNAME links followed (owner, target), the name
+/// that finally answered, and the answer or error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    pub cnames: Vec<(String, String)>,
+    pub final_name: String,
+    pub result: Result<Answer, DnsError>,
 }
 
 impl Lookup for MemoryZone {

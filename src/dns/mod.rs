@@ -1,11 +1,16 @@
 //! DNS is injected, never global: every SPF evaluation asks through the `Lookup` trait.
 //!
-//! Implementations: [`memory::MemoryZone`] (tests), `zonefile` (`--zone`, RFC 1035 master
-//! files), `resolver` (hickory, system configuration or `--nameserver`), wrapped in the per-run
-//! `cache` that asks each (name, type) once and merges identical queries in flight.
+//! Implementations: [`memory::MemoryZone`] (tests), [`zonefile`] (`--zone`, RFC 1035 master
+//! files, loaded into a `MemoryZone`), [`resolver`] (hickory, system configuration or
+//! `--nameserver`), wrapped in the per-run [`cache`] that asks each (name, type) once and
+//! merges identical queries in flight. [`server`] serves a zone over UDP and TCP for tests
+//! and benchmarks.
 
 pub mod cache;
 pub mod memory;
+pub mod resolver;
+pub mod server;
+pub mod zonefile;
 
 use std::fmt;
 use std::future::Future;
@@ -189,10 +194,34 @@ pub enum SetupError {
 
 /// Build the run's DNS from the configuration: zone files if any were given, else the
 /// configured nameservers, else the system resolver; always behind the per-run cache.
-/// Must be called inside a tokio runtime when the network is used.
+/// Opening needs no runtime; lookups through the network backend must run inside a tokio
+/// runtime with time and I/O enabled. A zero `timeout` means the default, 5 seconds.
 pub fn open(config: &DnsConfig) -> Result<std::sync::Arc<cache::Cache>, SetupError> {
-    let _ = config;
-    Err(SetupError::System(
-        "DNS backends not implemented yet".into(),
-    ))
+    let inner: Box<dyn Lookup> = if !config.zones.is_empty() {
+        Box::new(zonefile::load(&config.zones)?)
+    } else if !config.nameservers.is_empty() {
+        Box::new(resolver::ResolverLookup::with_nameservers(
+            &config.nameservers,
+            config.timeout,
+        )?)
+    } else {
+        Box::new(resolver::ResolverLookup::from_system(config.timeout)?)
+    };
+    Ok(Arc::new(cache::Cache::new(inner)))
+}
+
+/// Parse a `--nameserver` value: `IP`, `IP:PORT`, `[IPv6]:PORT` or a bare IPv6 address;
+/// the port defaults to 53.
+pub fn parse_nameserver(text: &str) -> Result<std::net::SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(addr) = text.parse::<std::net::SocketAddr>() {
+        return Ok(addr);
+    }
+    let bare = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    bare.parse::<std::net::IpAddr>()
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+        .map_err(|_| format!("bad name server address \"{text}\" (expected IP or IP:PORT)"))
 }

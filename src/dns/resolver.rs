@@ -1,0 +1,235 @@
+//! The network backend: hickory-resolver 0.26 asking the system's name servers
+//! (/etc/resolv.conf) or the ones given with `--nameserver`.
+//!
+//! Set up for SPF's needs: names are always queried as given (fully qualified, no search
+//! domains, no /etc/hosts), UDP with TCP when an answer is truncated, one retry, and a hard
+//! time limit per question so that a dead server costs at most the configured timeout.
+//! Caching is the run's [`super::cache::Cache`]'s job; hickory's cache only keeps the extra
+//! queries hickory makes when it follows a CNAME to a name without the records asked.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use hickory_resolver::config::{
+    NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts, ServerOrderingStrategy,
+};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError as NetDnsError, NetError, NoRecords};
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::{Name, RData, RecordType as WireType};
+use hickory_resolver::{Resolver, TokioResolver};
+
+use super::{Answer, DnsError, Lookup, LookupFuture, Mx, RecordType, SetupError};
+
+/// The timeout used when the configuration says zero.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Asks real DNS servers through hickory-resolver.
+pub struct ResolverLookup {
+    resolver: TokioResolver,
+    timeout: Duration,
+}
+
+impl ResolverLookup {
+    /// Ask these servers (in order; the next one when one fails or times out).
+    pub fn with_nameservers(servers: &[SocketAddr], timeout: Duration) -> Result<Self, SetupError> {
+        if servers.is_empty() {
+            return Err(SetupError::System("no name server given".into()));
+        }
+        let configs = servers
+            .iter()
+            .map(|addr| {
+                let mut config = NameServerConfig::udp_and_tcp(addr.ip());
+                for connection in &mut config.connections {
+                    connection.port = addr.port();
+                }
+                config
+            })
+            .collect();
+        Self::build(configs, timeout)
+    }
+
+    /// Ask the name servers of /etc/resolv.conf (its search domains and options are not
+    /// used: SPF names are always fully qualified).
+    pub fn from_system(timeout: Duration) -> Result<Self, SetupError> {
+        Self::from_resolv_conf(Path::new("/etc/resolv.conf"), timeout)
+    }
+
+    /// Ask the name servers listed in a resolv.conf-format file.
+    pub fn from_resolv_conf(path: &Path, timeout: Duration) -> Result<Self, SetupError> {
+        let data = std::fs::read(path)
+            .map_err(|e| SetupError::System(format!("cannot read {}: {e}", path.display())))?;
+        let (config, _options) = hickory_resolver::system_conf::parse_resolv_conf(&data)
+            .map_err(|e| SetupError::System(format!("{}: {e}", path.display())))?;
+        let servers: Vec<IpAddr> = config.name_servers().iter().map(|ns| ns.ip).collect();
+        if servers.is_empty() {
+            return Err(SetupError::System(format!(
+                "{}: no nameserver lines (use --nameserver IP or --zone FILE)",
+                path.display()
+            )));
+        }
+        let configs = servers
+            .into_iter()
+            .map(NameServerConfig::udp_and_tcp)
+            .collect();
+        Self::build(configs, timeout)
+    }
+
+    fn build(servers: Vec<NameServerConfig>, timeout: Duration) -> Result<Self, SetupError> {
+        let timeout = if timeout.is_zero() {
+            DEFAULT_TIMEOUT
+        } else {
+            timeout
+        };
+        // The whole question gets `timeout`. With several servers, each try gets half of it,
+        // so that a silent first server leaves time to ask the next one.
+        let per_try = if servers.len() > 1 {
+            timeout / 2
+        } else {
+            timeout
+        };
+        let config = ResolverConfig::from_parts(None, Vec::new(), servers);
+        let mut options = ResolverOpts::default();
+        options.ndots = 0;
+        options.timeout = per_try;
+        // One retry after a failure (the next server, when there are several); UDP itself
+        // retransmits within a try.
+        options.attempts = 1;
+        // The run's cache asks each question once. Hickory's cache only serves the queries
+        // hickory makes itself: when a CNAME chain ends without records of the type asked,
+        // hickory asks the target again (whatever the first answer said); kept for the whole
+        // run, such a target is asked once even if the run also asks it directly.
+        options.cache_size = 4096;
+        options.positive_min_ttl = Some(Duration::from_secs(86_400));
+        options.negative_min_ttl = Some(Duration::from_secs(86_400));
+        options.use_hosts_file = ResolveHosts::Never;
+        // One server at a time: parallel requests would double the queries.
+        options.num_concurrent_reqs = 1;
+        // Servers that failed or timed out go to the back of the line.
+        options.server_ordering_strategy = ServerOrderingStrategy::QueryStatistics;
+        options.max_active_requests = 512;
+        options.edns0 = true;
+        let resolver = Resolver::builder_with_config(config, TokioRuntimeProvider::default())
+            .with_options(options)
+            .build()
+            .map_err(|e| SetupError::System(format!("cannot set up the resolver: {e}")))?;
+        Ok(ResolverLookup { resolver, timeout })
+    }
+
+    async fn ask(&self, name: &str, rtype: RecordType) -> Result<Answer, DnsError> {
+        let query_name = to_wire_name(name)?;
+        let wire_type = match rtype {
+            RecordType::A => WireType::A,
+            RecordType::Aaaa => WireType::AAAA,
+            RecordType::Mx => WireType::MX,
+            RecordType::Txt => WireType::TXT,
+            RecordType::Ptr => WireType::PTR,
+        };
+        let lookup = self.resolver.lookup(query_name, wire_type);
+        let lookup = match tokio::time::timeout(self.timeout, lookup).await {
+            Err(_) => return Err(DnsError::Timeout),
+            Ok(Err(error)) => return map_error(&error),
+            Ok(Ok(lookup)) => lookup,
+        };
+        // CNAME records that led here are in the answer too: keep only the type asked.
+        let mut answer = Answer::empty(rtype);
+        for record in lookup.answers() {
+            match (&mut answer, &record.data) {
+                (Answer::A(v), RData::A(a)) => v.push(a.0),
+                (Answer::Aaaa(v), RData::AAAA(a)) => v.push(a.0),
+                (Answer::Mx(v), RData::MX(mx)) => v.push(Mx {
+                    preference: mx.preference,
+                    exchange: from_wire_name(&mx.exchange),
+                }),
+                (Answer::Txt(v), RData::TXT(txt)) => {
+                    v.push(txt.txt_data.iter().map(|s| s.to_vec()).collect())
+                }
+                (Answer::Ptr(v), RData::PTR(ptr)) => v.push(from_wire_name(&ptr.0)),
+                _ => {}
+            }
+        }
+        Ok(answer)
+    }
+}
+
+impl Lookup for ResolverLookup {
+    fn lookup<'a>(&'a self, name: &'a str, rtype: RecordType) -> LookupFuture<'a> {
+        Box::pin(async move { self.ask(name, rtype).await.map(std::sync::Arc::new) })
+    }
+}
+
+/// RFC 2308: NXDOMAIN is an answer, NOERROR without records is "no data"; RFC 7208 §5
+/// turns SERVFAIL, timeouts and the rest into temperror.
+fn map_error(error: &NetError) -> Result<Answer, DnsError> {
+    match error {
+        NetError::Dns(NetDnsError::NoRecordsFound(NoRecords {
+            response_code,
+            query,
+            ..
+        })) => match *response_code {
+            ResponseCode::NXDomain => Err(DnsError::NxDomain),
+            ResponseCode::NoError => {
+                let rtype = match query.query_type() {
+                    WireType::A => RecordType::A,
+                    WireType::AAAA => RecordType::Aaaa,
+                    WireType::MX => RecordType::Mx,
+                    WireType::PTR => RecordType::Ptr,
+                    _ => RecordType::Txt,
+                };
+                Ok(Answer::empty(rtype))
+            }
+            code => Err(DnsError::ServerFailure(rcode_name(code))),
+        },
+        NetError::Dns(NetDnsError::ResponseCode(code)) => {
+            Err(DnsError::ServerFailure(rcode_name(*code)))
+        }
+        NetError::Timeout => Err(DnsError::Timeout),
+        other => Err(DnsError::Other(other.to_string())),
+    }
+}
+
+/// The RFC 1035 §4.1.1 mnemonic of a response code, as `dig` prints it.
+fn rcode_name(code: ResponseCode) -> String {
+    match code {
+        ResponseCode::ServFail => "SERVFAIL".into(),
+        ResponseCode::Refused => "REFUSED".into(),
+        ResponseCode::FormErr => "FORMERR".into(),
+        ResponseCode::NotImp => "NOTIMP".into(),
+        ResponseCode::NotAuth => "NOTAUTH".into(),
+        other => format!("RCODE {}", u16::from(other)),
+    }
+}
+
+/// Our normalised name (no trailing dot) as a fully qualified wire name. Labels are taken
+/// as raw bytes: SPF macros can put any character in a name.
+pub(crate) fn to_wire_name(name: &str) -> Result<Name, DnsError> {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.is_empty() {
+        return Ok(Name::root());
+    }
+    if name.len() > 253 {
+        return Err(DnsError::InvalidName(format!(
+            "name longer than 253 bytes: {name}"
+        )));
+    }
+    let labels: Vec<&[u8]> = name.split('.').map(str::as_bytes).collect();
+    if labels.iter().any(|l| l.is_empty()) {
+        return Err(DnsError::InvalidName(format!("empty label in {name}")));
+    }
+    if labels.iter().any(|l| l.len() > 63) {
+        return Err(DnsError::InvalidName(format!(
+            "label longer than 63 bytes in {name}"
+        )));
+    }
+    Name::from_labels(labels).map_err(|e| DnsError::InvalidName(format!("{name}: {e}")))
+}
+
+/// A wire name in our normalised form: lower-case, no trailing dot, the root is "".
+pub(crate) fn from_wire_name(name: &Name) -> String {
+    let labels: Vec<String> = name
+        .iter()
+        .map(|label| String::from_utf8_lossy(label).to_ascii_lowercase())
+        .collect();
+    labels.join(".")
+}
