@@ -43,8 +43,19 @@ pub struct RawMessage {
 }
 
 pub mod log;
+pub mod mbox;
+mod pipeline;
+mod reader;
+mod sniff;
+mod split;
+#[cfg(test)]
+mod tests;
 
+pub use split::DEFAULT_HEADER_CAP;
+
+use std::ops::ControlFlow;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::extract::{ExtractOptions, Observation};
 
@@ -96,21 +107,141 @@ pub struct InputStats {
 /// does not exist.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("{path}: {source}")]
+    #[error("{}", path.display())]
     Open {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The worker threads could not be started.
+    #[error("cannot start worker threads: {0}")]
+    Threads(String),
+}
+
+impl InputError {
+    /// A path given on the command line cannot be opened (missing, permission).
+    pub fn is_open(&self) -> bool {
+        matches!(self, InputError::Open { .. })
+    }
+}
+
+/// Sizes of the pipeline. Not user options: the defaults are what the benchmark measured;
+/// tests make them small to cross chunk boundaries everywhere.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// mbox chunk size: the reader reads this much at a time and cuts after a line end
+    /// (at least 1024 bytes, so that a separator line always fits in one chunk).
+    pub chunk_size: usize,
+    /// Longest header block kept; longer ones are cut and reported.
+    pub header_cap: usize,
+    /// Work units (chunks, batches) in flight at once; `None`: from the thread count.
+    pub max_in_flight: Option<usize>,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            chunk_size: 2 << 20,
+            header_cap: DEFAULT_HEADER_CAP,
+            max_in_flight: None,
+        }
+    }
 }
 
 /// Read every path (files, directories, `-` for stdin, `.gz`), extract observations in
 /// parallel, and hand each item to `sink` in input order. Memory stays flat: files are
 /// streamed and only header blocks are kept.
+///
+/// Every path is checked first: one that does not exist or cannot be opened is an
+/// [`InputError`] before anything is read. Problems inside trees and files are items.
 pub fn read_inputs(
     paths: &[PathBuf],
     options: &InputOptions,
     sink: &mut dyn FnMut(Item),
 ) -> Result<InputStats, InputError> {
-    let _ = (paths, options, sink);
-    Ok(InputStats::default())
+    read_inputs_until(paths, options, &mut |item| {
+        sink(item);
+        ControlFlow::Continue(())
+    })
+}
+
+/// Like [`read_inputs`], but the sink can stop the run early (e.g. the output is a closed
+/// pipe): after `ControlFlow::Break` no more items are delivered and reading stops.
+pub fn read_inputs_until(
+    paths: &[PathBuf],
+    options: &InputOptions,
+    sink: &mut dyn FnMut(Item) -> ControlFlow<()>,
+) -> Result<InputStats, InputError> {
+    read_inputs_tuned(paths, options, &Tuning::default(), sink)
+}
+
+#[doc(hidden)]
+pub fn read_inputs_tuned(
+    paths: &[PathBuf],
+    options: &InputOptions,
+    tuning: &Tuning,
+    sink: &mut dyn FnMut(Item) -> ControlFlow<()>,
+) -> Result<InputStats, InputError> {
+    for path in paths {
+        check_path(path)?;
+    }
+    let threads = options
+        .threads
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("spfsleuth-extract-{i}"))
+        .build()
+        .map_err(|err| InputError::Threads(err.to_string()))?;
+    let max_in_flight = tuning
+        .max_in_flight
+        .unwrap_or((2 * threads + 2).clamp(4, 32));
+    let shared = std::sync::Arc::new(pipeline::Shared {
+        extract: options.extract.clone(),
+        header_cap: tuning.header_cap.max(1),
+    });
+    let bytes = std::sync::Arc::new(AtomicU64::new(0));
+    // Two units wait in the channel while the workers are busy: enough to keep them fed.
+    let (work_tx, work_rx) = crossbeam_channel::bounded(2);
+    let (recycle_tx, recycle_rx) = crossbeam_channel::unbounded();
+    let mut consumer = pipeline::Consumer::new(&pool, shared, max_in_flight, recycle_tx, sink);
+    let files = std::thread::scope(|scope| {
+        let reader_bytes = bytes.clone();
+        let reader = std::thread::Builder::new()
+            .name("spfsleuth-read".into())
+            .spawn_scoped(scope, move || {
+                let mut reader = reader::Reader::new(tuning, work_tx, recycle_rx, reader_bytes);
+                let _stopped = reader.run(paths);
+                reader.files
+            })
+            .map_err(|err| InputError::Threads(err.to_string()))?;
+        consumer.run(work_rx);
+        reader
+            .join()
+            .map_err(|_| InputError::Threads("the reader thread failed".into()))
+    })?;
+    let mut stats = consumer.stats;
+    stats.files = files;
+    stats.bytes = bytes.load(Ordering::Relaxed);
+    Ok(stats)
+}
+
+/// A path given on the command line must exist and be readable: otherwise the run stops
+/// before it starts (a typo should not give an empty report).
+fn check_path(path: &std::path::Path) -> Result<(), InputError> {
+    if path.as_os_str() == "-" {
+        return Ok(());
+    }
+    let open_error = |source| InputError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(open_error)?;
+    if meta.is_dir() {
+        std::fs::read_dir(path).map_err(open_error)?;
+    } else if meta.is_file() {
+        std::fs::File::open(path).map_err(open_error)?;
+    }
+    Ok(())
 }

@@ -1,0 +1,541 @@
+//! The reader thread: walks the paths in order (directory trees sorted, Maildir `cur/` and
+//! `new/` but never `tmp/`, Maildir++ subfolders), sniffs each file, and turns it into work
+//! units: header blocks of single messages (read up to the empty line, never the body),
+//! big chunks of mboxes, and logs. Files are only ever opened read-only.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{self, BufReader, Cursor, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::Datelike;
+use crossbeam_channel::{Receiver, Sender};
+use flate2::read::MultiGzDecoder;
+use memchr::{memchr, memrchr};
+
+use super::mbox::{BlockEnd, Separator, parse_separator};
+use super::pipeline::{Chunk, LogWork, Unit, Work};
+use super::sniff::{Kind, SNIFF_LEN, sniff};
+use super::split::{HeaderEnd, find_header_end};
+use super::{InputProblem, Locator, RawMessage, Tuning};
+
+/// The consumer has stopped listening (the sink asked to stop).
+#[derive(Debug)]
+pub(crate) struct Stopped;
+
+/// A chunk must hold the longest separator line with its line end.
+const MIN_CHUNK: usize = 1024;
+
+/// Flush a batch of single messages when it holds this many...
+const BATCH_MESSAGES: usize = 64;
+/// ...or this many header bytes.
+const BATCH_BYTES: usize = 1 << 20;
+
+/// Where a file was found, which decides its source and locator.
+#[derive(Debug, Clone)]
+enum Place {
+    /// Given on the command line (or stdin): a single message is `Locator::Whole` of it.
+    Direct { source: Arc<str> },
+    /// Found under a directory: a single message is `dir` + `Locator::File(name)`; an mbox
+    /// or log is its own path.
+    Tree {
+        dir: Arc<str>,
+        name: String,
+        path: Arc<str>,
+    },
+    /// In a Maildir's `cur/` or `new/`: always one message (a leading `From ` line is its
+    /// separator, as some delivery agents write it).
+    Maildir {
+        dir: Arc<str>,
+        name: String,
+        path: Arc<str>,
+    },
+}
+
+impl Place {
+    /// The file itself, for problems about the whole file, mboxes and logs.
+    fn file_source(&self) -> Arc<str> {
+        match self {
+            Place::Direct { source } => source.clone(),
+            Place::Tree { path, .. } | Place::Maildir { path, .. } => path.clone(),
+        }
+    }
+
+    /// Source and locator of the file read as one message.
+    fn message_origin(&self) -> (Arc<str>, Locator) {
+        match self {
+            Place::Direct { source } => (source.clone(), Locator::Whole),
+            Place::Tree { dir, name, .. } | Place::Maildir { dir, name, .. } => {
+                (dir.clone(), Locator::File(name.clone()))
+            }
+        }
+    }
+}
+
+/// Counts bytes read (after decompression) for the summary.
+struct Counting<R> {
+    inner: R,
+    bytes: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+type Stream = Box<dyn Read + Send>;
+
+pub(crate) struct Reader<'a> {
+    tuning: &'a Tuning,
+    work_tx: Sender<Work>,
+    buffers: Receiver<Vec<u8>>,
+    batch: Vec<Unit>,
+    batch_bytes: usize,
+    pub bytes: Arc<AtomicU64>,
+    pub files: u64,
+    visited_dirs: HashSet<PathBuf>,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(
+        tuning: &'a Tuning,
+        work_tx: Sender<Work>,
+        buffers: Receiver<Vec<u8>>,
+        bytes: Arc<AtomicU64>,
+    ) -> Self {
+        Reader {
+            tuning,
+            work_tx,
+            buffers,
+            batch: Vec::new(),
+            batch_bytes: 0,
+            bytes,
+            files: 0,
+            visited_dirs: HashSet::new(),
+        }
+    }
+
+    /// Read every path in order. The paths were checked to exist before.
+    pub fn run(&mut self, paths: &[PathBuf]) -> Result<(), Stopped> {
+        for path in paths {
+            let source: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
+            if path.as_os_str() == "-" {
+                self.files += 1;
+                self.read_stream(Box::new(io::stdin()), Place::Direct { source }, None)?;
+            } else if path.is_dir() {
+                self.walk_dir(path)?;
+            } else {
+                self.read_file(path, Place::Direct { source })?;
+            }
+        }
+        self.flush()
+    }
+
+    fn flush(&mut self) -> Result<(), Stopped> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        self.batch_bytes = 0;
+        let batch = std::mem::take(&mut self.batch);
+        self.work_tx.send(Work::Units(batch)).map_err(|_| Stopped)
+    }
+
+    fn send(&mut self, work: Work) -> Result<(), Stopped> {
+        self.flush()?;
+        self.work_tx.send(work).map_err(|_| Stopped)
+    }
+
+    fn push(&mut self, unit: Unit) -> Result<(), Stopped> {
+        if let Unit::Message { raw, .. } = &unit {
+            self.batch_bytes += raw.header.len();
+        }
+        self.batch.push(unit);
+        if self.batch.len() >= BATCH_MESSAGES || self.batch_bytes >= BATCH_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn problem(
+        &mut self,
+        source: Arc<str>,
+        locator: Option<Locator>,
+        message: String,
+    ) -> Result<(), Stopped> {
+        self.push(Unit::Problem(InputProblem {
+            source,
+            locator,
+            message,
+        }))
+    }
+
+    fn path_problem(&mut self, path: &Path, message: String) -> Result<(), Stopped> {
+        self.problem(Arc::from(path.to_string_lossy().as_ref()), None, message)
+    }
+
+    /// Walk a directory: a Maildir gives its `cur/` and `new/` messages and then its
+    /// subfolders (Maildir++ `.Junk`, ...); any other directory gives its entries sorted by
+    /// name. A directory already visited (symlink loop, second path to it) is skipped.
+    fn walk_dir(&mut self, dir: &Path) -> Result<(), Stopped> {
+        match fs::canonicalize(dir) {
+            Ok(canonical) => {
+                if !self.visited_dirs.insert(canonical) {
+                    return Ok(());
+                }
+            }
+            Err(err) => return self.path_problem(dir, format!("cannot read directory: {err}")),
+        }
+        let maildir = is_maildir(dir);
+        if maildir {
+            for sub in ["cur", "new"] {
+                self.read_maildir_messages(&dir.join(sub))?;
+            }
+        }
+        let names = match sorted_entries(dir) {
+            Ok(names) => names,
+            Err(err) => return self.path_problem(dir, format!("cannot read directory: {err}")),
+        };
+        for name in names {
+            if maildir && (name == "cur" || name == "new" || name == "tmp") {
+                continue;
+            }
+            let path = dir.join(&name);
+            let meta = match fs::metadata(&path) {
+                Ok(meta) => meta,
+                Err(err) => {
+                    self.path_problem(&path, format!("cannot read: {err}"))?;
+                    continue;
+                }
+            };
+            if meta.is_dir() {
+                self.walk_dir(&path)?;
+            } else if maildir {
+                // Files at a Maildir's root are its metadata (dovecot-uidlist,
+                // maildirfolder, subscriptions, ...), never messages.
+                continue;
+            } else if meta.is_file() {
+                let place = Place::Tree {
+                    dir: Arc::from(dir.to_string_lossy().as_ref()),
+                    name: name.to_string_lossy().into_owned(),
+                    path: Arc::from(path.to_string_lossy().as_ref()),
+                };
+                self.read_file(&path, place)?;
+            } else {
+                self.path_problem(&path, "not a regular file; skipped".into())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn read_maildir_messages(&mut self, sub: &Path) -> Result<(), Stopped> {
+        let names = match sorted_entries(sub) {
+            Ok(names) => names,
+            Err(err) => return self.path_problem(sub, format!("cannot read directory: {err}")),
+        };
+        let dir: Arc<str> = Arc::from(sub.to_string_lossy().as_ref());
+        for name in names {
+            let name_text = name.to_string_lossy().into_owned();
+            if name_text.starts_with('.') {
+                continue;
+            }
+            let path = sub.join(&name);
+            match fs::metadata(&path) {
+                Ok(meta) if meta.is_file() => {}
+                Ok(_) => continue,
+                Err(err) => {
+                    self.path_problem(&path, format!("cannot read: {err}"))?;
+                    continue;
+                }
+            }
+            let place = Place::Maildir {
+                dir: dir.clone(),
+                name: name_text,
+                path: Arc::from(path.to_string_lossy().as_ref()),
+            };
+            self.read_file(&path, place)?;
+        }
+        Ok(())
+    }
+
+    fn read_file(&mut self, path: &Path, place: Place) -> Result<(), Stopped> {
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(err) => {
+                return self.problem(place.file_source(), None, format!("cannot open: {err}"));
+            }
+        };
+        self.files += 1;
+        let mtime_year = file
+            .metadata()
+            .ok()
+            .and_then(|meta| meta.modified().ok())
+            .map(|time| chrono::DateTime::<chrono::Local>::from(time).year());
+        self.read_stream(Box::new(file), place, mtime_year)
+    }
+
+    /// Sniff a stream (decompressing gzip first) and read it as what it is.
+    fn read_stream(
+        &mut self,
+        mut raw: Stream,
+        place: Place,
+        mtime_year: Option<i32>,
+    ) -> Result<(), Stopped> {
+        let source = place.file_source();
+        let head = match read_up_to(&mut raw, SNIFF_LEN) {
+            Ok(head) => head,
+            Err(err) => return self.problem(source, None, format!("read error: {err}")),
+        };
+        let (stream, head, gzip): (Stream, Vec<u8>, bool) = if sniff(&head) == Kind::Gzip {
+            let mut decoder: Stream = Box::new(MultiGzDecoder::new(Cursor::new(head).chain(raw)));
+            match read_up_to(&mut decoder, SNIFF_LEN) {
+                Ok(head) => (decoder, head, true),
+                Err(err) => {
+                    return self.problem(source, None, format!("cannot decompress (gzip): {err}"));
+                }
+            }
+        } else {
+            (raw, head, false)
+        };
+        self.bytes.fetch_add(head.len() as u64, Ordering::Relaxed);
+        let stream: Stream = Box::new(Counting {
+            inner: stream,
+            bytes: self.bytes.clone(),
+        });
+        let gz = if gzip {
+            " (after gzip decompression)"
+        } else {
+            ""
+        };
+        match sniff(&head) {
+            Kind::Empty => self.problem(source, None, format!("empty file{gz}: no messages")),
+            Kind::Gzip => self.problem(
+                source,
+                None,
+                "gzip inside gzip: not read (decompress it once first)".into(),
+            ),
+            Kind::Binary => self.problem(
+                source,
+                None,
+                format!("not a mail file (binary data{gz}); skipped"),
+            ),
+            Kind::Text => self.problem(
+                source,
+                None,
+                format!(
+                    "not a mail file{gz}: it starts with neither an mbox 'From ' line, a header \
+                     field nor a log line; skipped"
+                ),
+            ),
+            Kind::Log => {
+                let reader = BufReader::with_capacity(256 * 1024, Cursor::new(head).chain(stream));
+                self.send(Work::Log(LogWork {
+                    source,
+                    reader: Box::new(reader),
+                    mtime_year,
+                }))
+            }
+            Kind::Mbox if !matches!(place, Place::Maildir { .. }) => {
+                self.read_mbox(source, head, stream, gzip)
+            }
+            Kind::Mbox | Kind::Message => self.read_single_message(head, stream, &place, gzip),
+        }
+    }
+
+    /// One message per file: read its header block only, in growing reads.
+    fn read_single_message(
+        &mut self,
+        mut buf: Vec<u8>,
+        mut stream: Stream,
+        place: &Place,
+        gzip: bool,
+    ) -> Result<(), Stopped> {
+        let cap = self.tuning.header_cap;
+        let mut at_eof = buf.len() < SNIFF_LEN;
+        let mut read_error = None;
+        let mut more = |buf: &mut Vec<u8>, at_eof: &mut bool| {
+            let want = buf.len().max(SNIFF_LEN);
+            match read_more(&mut stream, buf, want) {
+                Ok(n) => *at_eof = n < want,
+                Err(err) => {
+                    read_error = Some(err);
+                    *at_eof = true;
+                }
+            }
+        };
+        // A leading `From ` line (Maildir files written by some delivery agents).
+        let mut start = 0;
+        let mut separator = Separator::default();
+        let first = buf
+            .iter()
+            .position(|&b| b != b'\n' && b != b'\r')
+            .unwrap_or(buf.len());
+        if buf[first..].starts_with(b"From ") {
+            loop {
+                if let Some(i) = memchr(b'\n', &buf[first..]) {
+                    start = first + i + 1;
+                    break;
+                }
+                if at_eof || buf.len() > cap {
+                    start = buf.len();
+                    break;
+                }
+                more(&mut buf, &mut at_eof);
+            }
+            separator = parse_separator(&buf[first..start], true).unwrap_or_default();
+        }
+        let (len, end) = loop {
+            match find_header_end(&buf[start..], true, cap) {
+                HeaderEnd::Blank(n) => break (n, BlockEnd::Blank),
+                HeaderEnd::Capped(n) => break (n, BlockEnd::Capped),
+                HeaderEnd::Open if at_eof => break (buf.len() - start, BlockEnd::WholeFile),
+                HeaderEnd::Open => more(&mut buf, &mut at_eof),
+            }
+        };
+        buf.truncate(start + len);
+        let header = buf.split_off(start);
+        let (source, locator) = place.message_origin();
+        if let Some(err) = read_error {
+            let gz = if gzip {
+                " (truncated or corrupt gzip?)"
+            } else {
+                ""
+            };
+            self.problem(
+                source.clone(),
+                Some(locator.clone()),
+                format!("read error inside the header block{gz}: {err}"),
+            )?;
+        }
+        let raw = RawMessage {
+            source,
+            locator,
+            header,
+            mbox_sender: separator.sender,
+            mbox_date: separator.date,
+        };
+        self.push(Unit::Message { raw, end })
+    }
+
+    /// Stream an mbox in big chunks, each cut after its last line end, to the workers.
+    fn read_mbox(
+        &mut self,
+        source: Arc<str>,
+        head: Vec<u8>,
+        stream: Stream,
+        gzip: bool,
+    ) -> Result<(), Stopped> {
+        let chunk_size = self.tuning.chunk_size.max(MIN_CHUNK);
+        let mut src = Cursor::new(head).chain(stream);
+        let mut carry: Vec<u8> = Vec::new();
+        let mut base = 0u64;
+        let mut at_file_start = true;
+        let mut starts_mid_line = false;
+        loop {
+            let mut buf = self
+                .buffers
+                .try_recv()
+                .unwrap_or_else(|_| vec![0; chunk_size]);
+            if buf.len() != chunk_size {
+                buf.resize(chunk_size, 0);
+            }
+            buf[..carry.len()].copy_from_slice(&carry);
+            let mut filled = carry.len();
+            let mut at_eof = false;
+            let mut error = None;
+            while filled < buf.len() {
+                match src.read(&mut buf[filled..]) {
+                    Ok(0) => {
+                        at_eof = true;
+                        break;
+                    }
+                    Ok(n) => filled += n,
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    Err(err) => {
+                        error = Some(err);
+                        at_eof = true;
+                        break;
+                    }
+                }
+            }
+            let cut = if at_eof {
+                filled
+            } else {
+                memrchr(b'\n', &buf[..filled]).map_or(filled, |i| i + 1)
+            };
+            carry.clear();
+            carry.extend_from_slice(&buf[cut..filled]);
+            let next_starts_mid_line = cut > 0 && buf[cut - 1] != b'\n';
+            self.send(Work::Chunk(Chunk {
+                source: source.clone(),
+                base,
+                buf,
+                len: cut,
+                starts_mid_line,
+                at_file_start,
+                at_eof,
+            }))?;
+            base += cut as u64;
+            at_file_start = false;
+            starts_mid_line = next_starts_mid_line;
+            if let Some(err) = error {
+                let gz = if gzip {
+                    " (truncated or corrupt gzip?)"
+                } else {
+                    ""
+                };
+                self.problem(
+                    source.clone(),
+                    Some(Locator::Offset(base)),
+                    format!("read error after {base} bytes{gz}: {err}; the rest is not read"),
+                )?;
+            }
+            if at_eof {
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn is_maildir(dir: &Path) -> bool {
+    dir.join("cur").is_dir() && dir.join("new").is_dir()
+}
+
+fn sorted_entries(dir: &Path) -> io::Result<Vec<std::ffi::OsString>> {
+    let mut names = fs::read_dir(dir)?
+        .map(|entry| entry.map(|e| e.file_name()))
+        .collect::<io::Result<Vec<_>>>()?;
+    names.sort();
+    Ok(names)
+}
+
+/// Read until `n` bytes or the end of the stream.
+fn read_up_to(reader: &mut dyn Read, n: usize) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    read_more(reader, &mut buf, n)?;
+    Ok(buf)
+}
+
+/// Append up to `n` more bytes; fewer only at the end of the stream. Returns how many.
+fn read_more(reader: &mut dyn Read, buf: &mut Vec<u8>, n: usize) -> io::Result<usize> {
+    let start = buf.len();
+    buf.resize(start + n, 0);
+    let mut filled = start;
+    let result = loop {
+        if filled == buf.len() {
+            break Ok(());
+        }
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break Ok(()),
+            Ok(k) => filled += k,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => break Err(err),
+        }
+    };
+    buf.truncate(filled);
+    result.map(|()| filled - start)
+}
