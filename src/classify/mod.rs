@@ -163,16 +163,31 @@ fn broken_record_fix(eval: &Evaluation) -> String {
     let domain = &problem.domain;
     match problem.kind {
         ProblemKind::Syntax => {
-            let mut hint = String::new();
-            if problem.detail.contains('\u{2013}') || problem.detail.contains('\u{2014}') {
-                hint = " (replace the dash '\u{2013}' with a plain hyphen '-')".to_string();
-            } else if problem.detail.contains(": ") && problem.detail.contains("include") {
-                hint = " (remove the space after 'include:')".to_string();
-            }
-            format!(
-                "Correct the syntax error in the SPF record of {domain}: {}{hint}.",
-                problem.detail
-            )
+            // List every error of the broken record, each with the parser's advice.
+            let text = if *domain == eval.domain {
+                eval.record.clone()
+            } else {
+                eval.trace
+                    .records()
+                    .into_iter()
+                    .find(|t| t.domain == *domain)
+                    .and_then(|t| t.record.clone())
+            };
+            let errors: Vec<String> = text
+                .map(|t| {
+                    crate::spf::record::parse(&t)
+                        .errors
+                        .iter()
+                        .map(|e| e.to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let what = if errors.is_empty() {
+                problem.detail.clone()
+            } else {
+                errors.join("; ")
+            };
+            format!("Correct the SPF record of {domain}: {what}.")
         }
         ProblemKind::MultipleRecords => {
             format!("Publish exactly one v=spf1 TXT record at {domain}: merge the others into it.")
