@@ -11,8 +11,31 @@
 //! not SPF); keys-only (Sophos, LinkedIn); Zoho `client-ip: 1.2.3.4`; vSMTP `envelope_from=`;
 //! the 2004 draft's `client_ip=` and legacy `unknown`/`error` results.
 //!
-//! Verdicts that record no SPF evaluation are kept but carry no result, and their `writer`
-//! says why (see [`NO_CHECK_AUTHENTICATED`], [`NOT_SPF_IDENTITY`], [`NO_CHECK_SKIPPED`]).
+//! How the verdict is filled (the same for every parser of this module family):
+//! - `result`: the word as written (`parse_lenient`: any case, `unknown` -> permerror,
+//!   `error` -> temperror). `None` when there is no result word, when the word is not a
+//!   result ([`UNKNOWN_RESULT`] note), and when the header records no SPF evaluation:
+//!   `(connection is authenticated)`, an rspamd/pypolicyd skip, or a verdict on a non-SPF
+//!   identity (Sender-ID `identity=pra`/`smtp.pra`, Courier `SPF=FROM`). Those verdicts are
+//!   kept (with IP, receiver, envelope data when given) and their `writer` says why and what
+//!   was written (see [`NO_CHECK_AUTHENTICATED`], [`NOT_SPF_IDENTITY`], [`NO_CHECK_SKIPPED`],
+//!   [`records_no_spf_check`]).
+//! - `client_ip`: a valid IP from a key, else from the comment wording, else (AR only) an
+//!   iprev hint; IPv4-mapped IPv6 becomes IPv4. A non-IP in the IP slot (`A.B.C.D`,
+//!   `185.118.189.phishing@pot`) goes to `client_ip_raw` and `client_ip` stays `None`.
+//! - `identity`: `identity=`, Courier `SPF=`, the comment scope (`(helo)`, `in 'mfrom'
+//!   identity`), AR `smtp.mailfrom` vs `smtp.helo`; otherwise MAIL FROM when the header names
+//!   an envelope-from or a "domain of X" (RFC 7208 §2.4), else `None`.
+//! - `envelope_from`: what a key/property records as MAIL FROM (`""` for the null sender),
+//!   or the comment's subject when it is a full address. A comment that names only a domain
+//!   (Microsoft: "domain of gmail.com") fills `domain`, not `envelope_from`.
+//! - `domain`: the domain of the envelope-from (of the HELO for the null sender and for HELO
+//!   verdicts), else the one named in the comment; lower-case; never an IP literal.
+//! - `receiver`: the most specific real host name among `receiver=`, the comment's leading
+//!   `host:` and the authserv-id (RCPT addresses and `<UNKNOWN>` are not receivers).
+//! - `writer`: a short name when the wording or host identifies it (`microsoft`, `google`,
+//!   `libspf2`, `mail-spf-perl`, `pypolicyd-spf`, `courier`, `ironport`, `rspamd`, ...),
+//!   followed by `; `-separated notes (`best guess record`, the no-evaluation notes).
 
 use super::text::{
     self, IpText, Item, Pair, clean_address, clean_prose_token, clean_value, domain_of, ip_text,
@@ -102,7 +125,8 @@ fn is_received_spf_key(key: &str) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scope {
     Spf(Identity),
-    /// Not an SPF identity: Sender-ID `pra`, Courier `FROM` (the header From address).
+    /// Not an SPF identity: Sender-ID `pra` (RFC 4406), Courier `FROM` (Courier checks the
+    /// From: header address, see courier-mta.org/webadmin/30xspf.html).
     NotSpf(&'static str),
 }
 
@@ -239,11 +263,21 @@ impl Draft {
         match scope {
             Some(Scope::Spf(Identity::MailFrom)) => {
                 verdict.identity = Some(Identity::MailFrom);
-                let envelope_from = self
-                    .envelope_from
-                    .clone()
-                    .or_else(|| self.sender.clone())
-                    .or_else(|| subject.clone().filter(|s| s.contains('@')));
+                let subject_address = subject.clone().filter(|s| s.contains('@'));
+                let envelope_from = match self.envelope_from.clone().or_else(|| self.sender.clone())
+                {
+                    // The comment's full address refines a bare domain recorded as MAIL FROM.
+                    Some(known)
+                        if !known.contains('@')
+                            && subject_address.as_deref().and_then(domain_of)
+                                == domain_of(&known)
+                            && domain_of(&known).is_some() =>
+                    {
+                        subject_address
+                    }
+                    Some(known) => Some(known),
+                    None => subject_address,
+                };
                 verdict.domain = match envelope_from.as_deref() {
                     // RFC 7208 §2.4: a null reverse-path is checked as postmaster@HELO.
                     Some("") => self.helo.as_deref().and_then(domain_of),
