@@ -75,6 +75,11 @@ pub struct Hop {
     /// The `by` host.
     pub by: Option<String>,
     pub date: Option<DateTime<Utc>>,
+    /// The `(envelope-from <...>)` clause some writers add (Exim, Sendmail), without
+    /// brackets; empty for the null sender.
+    pub envelope_from: Option<String>,
+    /// The `with` protocol word (`ESMTPS`, `ESMTPSA`, `local-generated`, ...).
+    pub protocol: Option<String>,
 }
 
 /// Everything one message (or one correlated log transaction) says about its SPF verdict.
