@@ -95,6 +95,11 @@ pub struct Observation {
     pub header_from: Option<String>,
     /// The verdict that counts (topmost, or the trusted receiver's), MAIL FROM preferred.
     pub verdict: Option<RecordedVerdict>,
+    /// Who recorded `verdict` and in which field, for the CSV `recorded_by` column:
+    /// `mx.example.net Received-SPF`. The name is the verdict's receiver host, else a name
+    /// from another verdict of the same receiver, else the `by` host of the Received hop
+    /// it belongs to; just the field name when none is known.
+    pub recorded_by: Option<String>,
     /// Other verdicts of the same receiver (e.g. its HELO verdict), and earlier hops'.
     pub other_verdicts: Vec<RecordedVerdict>,
     /// Envelope data chosen for re-evaluation (from the verdict, Return-Path, Received,
