@@ -13,6 +13,7 @@ pub mod observation;
 pub mod other_headers;
 pub mod received;
 pub mod received_spf;
+pub mod text;
 
 pub use message::extract_message;
 pub use observation::{Hop, Observation, RecordedVerdict, VerdictSource};
