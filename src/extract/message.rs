@@ -184,9 +184,14 @@ pub fn extract_message(message: &RawMessage, options: &ExtractOptions) -> Observ
         Some(primary) => {
             let p = &found[*primary];
             envelope.take_verdict(&p.verdict);
-            for &member in &choice.group {
-                if member != *primary {
-                    envelope.corroborate(&found[member].verdict);
+            // A receiver that says it made no SPF check (authenticated submission, skipped)
+            // leaves nothing to evaluate: its connection's IP is not an SPF question.
+            let evaluated = !p.records_no_check();
+            if evaluated {
+                for &member in &choice.group {
+                    if member != *primary {
+                        envelope.corroborate(&found[member].verdict);
+                    }
                 }
             }
             let mut names: Vec<&str> = p.names.iter().map(String::as_str).collect();
@@ -195,7 +200,8 @@ pub fn extract_message(message: &RawMessage, options: &ExtractOptions) -> Observ
             }
             names.extend(ids.iter().map(String::as_str));
             let chosen_hop = chain.hop_for(p, envelope.client_ip, &names);
-            if let Some(index) = chosen_hop
+            if evaluated
+                && let Some(index) = chosen_hop
                 && let Some(hop) = observation.hops.get(index)
             {
                 envelope.fill_from_hop(hop, &mut observation.notes);
@@ -228,13 +234,7 @@ pub fn extract_message(message: &RawMessage, options: &ExtractOptions) -> Observ
                 chain.hop_by_names(&ids.iter().map(String::as_str).collect::<Vec<_>>())
             };
             match chosen_hop.and_then(|i| observation.hops.get(i)) {
-                Some(hop) => {
-                    envelope.fill_from_hop(hop, &mut observation.notes);
-                    observation.notes.push(format!(
-                        "client IP and HELO taken from the Received hop by {}",
-                        hop.by.as_deref().unwrap_or("an unnamed host")
-                    ));
-                }
+                Some(hop) => envelope.fill_from_hop(hop, &mut observation.notes),
                 None if !observation.hops.is_empty() => observation
                     .notes
                     .push("no Received hop with a public client IP".to_string()),
@@ -262,7 +262,7 @@ pub fn extract_message(message: &RawMessage, options: &ExtractOptions) -> Observ
         .filter(|(i, f)| {
             Some(*i) != choice.primary
                 && (ids.is_empty()
-                    || choice.group.contains(i)
+                    || choice.in_group.get(*i).copied().unwrap_or(false)
                     || anchor_field.is_none_or(|a| f.field_index >= a))
         })
         .map(|(_, f)| f.verdict)
@@ -428,6 +428,12 @@ impl Found {
                 && v.helo.is_none())
     }
 
+    /// The receiver says it made no SPF check (`pass (connection is authenticated)`,
+    /// `SPF check N/A`): the parsers drop the result and say so in `writer`.
+    fn records_no_check(&self) -> bool {
+        self.verdict.result.is_none() && received_spf::records_no_spf_check(&self.verdict)
+    }
+
     fn identity_rank(&self) -> u8 {
         match self.verdict.identity {
             Some(Identity::MailFrom) => 0,
@@ -461,6 +467,8 @@ struct Choice {
     primary: Option<usize>,
     /// The anchor's receiver group (indexes into `found`), primary included.
     group: Vec<usize>,
+    /// `in_group[i]`: whether `found[i]` is in `group` (no quadratic `contains`).
+    in_group: Vec<bool>,
 }
 
 fn choose(found: &[Found], ids: &[String]) -> Choice {
@@ -505,10 +513,17 @@ fn choose(found: &[Found], ids: &[String]) -> Choice {
             )
         })
         .unwrap_or(anchor);
+    let mut in_group = vec![false; found.len()];
+    for &i in &group {
+        if let Some(slot) = in_group.get_mut(i) {
+            *slot = true;
+        }
+    }
     Choice {
         anchor: Some(anchor),
         primary: Some(primary),
         group,
+        in_group,
     }
 }
 
@@ -798,7 +813,12 @@ fn note_verdict(p: &Found, found: &[Found], choice: &Choice, notes: &mut Vec<Str
     if !p.is_weak() {
         return;
     }
-    if v.result.is_none() {
+    if p.records_no_check() {
+        notes.push(format!(
+            "the receiver made no SPF check ({}): nothing to evaluate again",
+            v.writer.as_deref().unwrap_or("no result recorded")
+        ));
+    } else if v.result.is_none() {
         notes.push(format!(
             "{} records no SPF result (the check was skipped or not applicable)",
             p.field_name
@@ -812,7 +832,7 @@ fn note_verdict(p: &Found, found: &[Found], choice: &Choice, notes: &mut Vec<Str
     let ignored = found
         .iter()
         .enumerate()
-        .filter(|(i, f)| !choice.group.contains(i) && !f.is_weak())
+        .filter(|(i, f)| !choice.in_group.get(*i).copied().unwrap_or(false) && !f.is_weak())
         .count();
     if ignored > 0 {
         notes.push(format!(
@@ -871,4 +891,105 @@ fn note_special_ip(ip: IpAddr, has_verdict: bool, notes: &mut Vec<String>) {
         (false, _) => "not the sending server",
     };
     notes.push(format!("client IP {ip} is {kind}: {consequence}"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authserv_id_matching() {
+        assert!(id_matches(
+            "protection.outlook.com",
+            "protection.outlook.com"
+        ));
+        assert!(id_matches(
+            "eur01.protection.outlook.com",
+            "protection.outlook.com"
+        ));
+        assert!(id_matches("mxf9a8", "mxf9a8.netcup.net"));
+        assert!(!id_matches("outlook.com", "protection.outlook.com"));
+        assert!(!id_matches(
+            "evilprotection.outlook.com",
+            "protection.outlook.com"
+        ));
+        assert!(!id_matches("mx", "mxf9a8.netcup.net"));
+    }
+
+    #[test]
+    fn receiver_names() {
+        assert!(names_match("improvmx.com", "mx1.improvmx.com"));
+        assert!(names_match("mxf9a8.netcup.net", "mxf9a8"));
+        assert!(!names_match("a.example", "b.example"));
+        assert_eq!(
+            normalise_name(" MX.Example.NET. ").as_deref(),
+            Some("mx.example.net")
+        );
+        assert_eq!(normalise_name("<UNKNOWN>"), None);
+        assert_eq!(
+            normalise_name("rcpt@Example.com").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(normalise_name("two words"), None);
+    }
+
+    #[test]
+    fn comment_hosts() {
+        assert_eq!(
+            received_spf_comment_host("pass (mxf9a8: connection is authenticated)").as_deref(),
+            Some("mxf9a8")
+        );
+        assert_eq!(
+            received_spf_comment_host("Pass (mailfrom) identity=mailfrom;").as_deref(),
+            None
+        );
+        assert_eq!(
+            received_spf_comment_host(
+                "pass (domain of a@b designates 2001:db8::1 as permitted sender)"
+            ),
+            None
+        );
+        assert_eq!(
+            received_spf_comment_host("pass client-ip=1.2.3.4 (x: y)"),
+            None
+        );
+        assert_eq!(received_spf_comment_host("pass ("), None);
+    }
+
+    #[test]
+    fn special_addresses() {
+        let kind = |s: &str| special_ip(s.parse().expect("ip"));
+        assert_eq!(kind("127.0.0.1"), Some("a loopback address"));
+        assert_eq!(kind("10.1.2.3"), Some("a private (RFC 1918) address"));
+        assert_eq!(kind("172.18.0.1"), Some("a private (RFC 1918) address"));
+        assert_eq!(
+            kind("100.64.1.1"),
+            Some("a shared (RFC 6598 carrier-grade NAT) address")
+        );
+        assert_eq!(kind("fd00::1"), Some("a unique local (RFC 4193) address"));
+        assert_eq!(kind("fe80::1"), Some("a link-local address"));
+        assert_eq!(kind("::1"), Some("a loopback address"));
+        assert_eq!(kind("192.0.2.1"), None);
+        assert_eq!(kind("2001:db8::1"), None);
+    }
+
+    #[test]
+    fn envelope_upgrade_only_in_same_domain() {
+        let mut e = Envelope {
+            envelope_from: Some("Example.COM".to_string()),
+            ..Envelope::default()
+        };
+        e.fill_envelope_from(Some("a@other.example"));
+        assert_eq!(e.envelope_from.as_deref(), Some("Example.COM"));
+        e.fill_envelope_from(Some("bounce@example.com"));
+        assert_eq!(e.envelope_from.as_deref(), Some("bounce@example.com"));
+        e.fill_envelope_from(Some("x@example.com"));
+        assert_eq!(e.envelope_from.as_deref(), Some("bounce@example.com"));
+        let mut null = Envelope {
+            envelope_from: Some(String::new()),
+            ..Envelope::default()
+        };
+        null.fill_envelope_from(Some("x@example.com"));
+        assert_eq!(null.envelope_from.as_deref(), Some(""));
+    }
 }

@@ -65,7 +65,7 @@ pub fn parse_received(value: &str) -> Hop {
         }
     }
 
-    let local_protocol = with_word.is_some_and(|w| w.to_ascii_lowercase().starts_with("local"));
+    let local_protocol = with_word.is_some_and(|w| starts_with_ignore_case(w, "local"));
     let from_clause = read_from_clause(from_word, &from_comments);
     Hop {
         helo: if local_protocol {
@@ -98,15 +98,20 @@ enum Clause {
 
 impl Clause {
     fn keyword(word: &str) -> Option<Clause> {
-        Some(match word.to_ascii_lowercase().as_str() {
-            "from" => Clause::From,
-            "by" => Clause::By,
-            "via" => Clause::Via,
-            "with" => Clause::With,
-            "id" => Clause::Id,
-            "for" => Clause::For,
-            _ => return None,
-        })
+        if word.len() > 4 {
+            return None;
+        }
+        [
+            ("from", Clause::From),
+            ("by", Clause::By),
+            ("via", Clause::Via),
+            ("with", Clause::With),
+            ("id", Clause::Id),
+            ("for", Clause::For),
+        ]
+        .into_iter()
+        .find(|(name, _)| word.eq_ignore_ascii_case(name))
+        .map(|(_, clause)| clause)
     }
 }
 
@@ -223,19 +228,18 @@ fn read_from_clause(word: Option<&str>, comments: &[&str]) -> FromClause {
             .filter(|t| !t.is_empty())
             .collect();
         for (i, token) in tokens.iter().enumerate() {
-            let lower = token.to_ascii_lowercase();
-            if let Some(value) = lower.strip_prefix("helo=") {
+            if starts_with_ignore_case(token, "helo=") {
                 exim_style = true;
-                if helo_marker.is_none() && !value.is_empty() {
+                if helo_marker.is_none() {
                     helo_marker = token.get(5..).map(clean_name).filter(|h| !h.is_empty());
                 }
                 continue;
             }
-            if lower.starts_with("port=") || lower.starts_with("ident=") {
+            if starts_with_ignore_case(token, "port=") || starts_with_ignore_case(token, "ident=") {
                 exim_style = true;
                 continue;
             }
-            if lower == "helo" || lower == "ehlo" {
+            if token.eq_ignore_ascii_case("helo") || token.eq_ignore_ascii_case("ehlo") {
                 if helo_marker.is_none() {
                     helo_marker = tokens
                         .get(i + 1)
@@ -293,12 +297,25 @@ fn read_from_clause(word: Option<&str>, comments: &[&str]) -> FromClause {
     }
 }
 
+/// Byte offset of the first ASCII-case-insensitive occurrence of `needle` (ASCII).
+fn find_ignore_case(haystack: &str, needle: &str) -> Option<usize> {
+    let needle = needle.as_bytes();
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .position(|window| window.eq_ignore_ascii_case(needle))
+}
+
+fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
+    text.get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+}
+
 /// `(envelope-from <a@b>)`, `(envelope-from a@b)`, `(envelope-sender <a@b>)`.
 fn envelope_from_clause(comment: &str) -> Option<String> {
-    let lower = comment.to_ascii_lowercase();
     let key_end = ["envelope-from", "envelope-sender"]
         .iter()
-        .find_map(|key| lower.find(key).map(|at| at + key.len()))?;
+        .find_map(|key| find_ignore_case(comment, key).map(|at| at + key.len()))?;
     let rest = comment
         .get(key_end..)?
         .trim_start_matches([' ', '\t', '=', ':']);
