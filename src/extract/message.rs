@@ -43,7 +43,14 @@
 //! where RFC 7208 §9.1 puts it), then `Return-Path` (and a verdict that names only the
 //! MAIL FROM domain gets the full Return-Path address when the domains agree), then the
 //! mbox separator's sender. Without any verdict, the topmost hop with a public IP
-//! supplies the IP and HELO.
+//! supplies the IP and HELO (with `--authserv-id`: the topmost hop whose `by` matches).
+//! A receiver that says it made no SPF check (authenticated submission, skipped check)
+//! gets no envelope data from the Received chain: there is nothing to evaluate again.
+//!
+//! # Arrival time
+//!
+//! The first parsable `Received:` date, topmost first (the receiver's own clock), else
+//! `Date:` (the sender's claim), else the date on the mbox separator line.
 
 use std::net::IpAddr;
 
@@ -682,18 +689,13 @@ struct Envelope {
     client_ip: Option<IpAddr>,
     helo: Option<String>,
     envelope_from: Option<String>,
-    /// The primary verdict's identity: a HELO verdict's "sender" is not a MAIL FROM.
-    verdict_is_helo: bool,
 }
 
 impl Envelope {
     fn take_verdict(&mut self, v: &RecordedVerdict) {
         self.client_ip = v.client_ip.map(canonical_ip);
         self.helo = v.helo.clone().filter(|h| !h.trim().is_empty());
-        self.verdict_is_helo = v.identity == Some(Identity::Helo);
-        if !self.verdict_is_helo {
-            self.envelope_from = v.envelope_from.as_deref().map(normalise_envelope_from);
-        }
+        self.envelope_from = v.envelope_from.as_deref().map(normalise_envelope_from);
     }
 
     /// Fill gaps from another verdict of the same receiver when it is about the same
@@ -709,10 +711,8 @@ impl Envelope {
         if self.helo.is_none() {
             self.helo = v.helo.clone().filter(|h| !h.trim().is_empty());
         }
-        if v.identity != Some(Identity::Helo) {
-            let theirs = v.envelope_from.as_deref().map(normalise_envelope_from);
-            self.upgrade_envelope_from(theirs.as_deref());
-        }
+        let theirs = v.envelope_from.as_deref().map(normalise_envelope_from);
+        self.upgrade_envelope_from(theirs.as_deref());
     }
 
     fn fill_from_hop(&mut self, hop: &Hop, notes: &mut Vec<String>) {
