@@ -665,3 +665,37 @@ fn malformed_generated_inputs() {
     }
     let _ = timed("10000-folds", folded);
 }
+
+/// Throughput figure (not a test of speed: it only prints). Run with
+/// `cargo test --release --test extract_messages -- --ignored --nocapture throughput`.
+#[test]
+#[ignore]
+fn throughput_of_real_headers() {
+    let Some(dir) = shared_mbox_dir() else {
+        return;
+    };
+    let mut messages = Vec::new();
+    for e in REAL_MESSAGES {
+        let bytes = fs::read(dir.join(e.file)).expect("readable");
+        messages.push(raw_message(e.file, &bytes));
+    }
+    let bytes_per_round: usize = messages.iter().map(|m| m.header.len()).sum();
+    let rounds = 2_000;
+    let options = ExtractOptions::default();
+    let start = Instant::now();
+    let mut verdicts = 0usize;
+    for _ in 0..rounds {
+        for m in &messages {
+            verdicts += usize::from(extract_message(m, &options).verdict.is_some());
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let total = (bytes_per_round * rounds) as f64;
+    eprintln!(
+        "extract_message: {} header blocks ({:.1} MB) in {elapsed:.2} s: {:.0} headers/s, {:.1} MB/s of header ({verdicts} verdicts)",
+        messages.len() * rounds,
+        total / 1e6,
+        (messages.len() * rounds) as f64 / elapsed,
+        total / 1e6 / elapsed
+    );
+}
