@@ -567,6 +567,43 @@ mod tests {
     }
 
     #[test]
+    fn comments_anywhere() {
+        let h = hop(
+            "(leading) from (before word) mail.example.org (rdns.example.org [192.0.2.3]) (after) by (x) mx.example.net (Postfix 3.8 (patched)) with (y) ESMTP id 1 (z); (d) Mon, 1 Jan 2024 10:00:00 +0000 (UTC)",
+        );
+        assert_eq!(h.helo, s("mail.example.org"));
+        assert_eq!(h.rdns, s("rdns.example.org"));
+        assert_eq!(h.ip, ip("192.0.2.3"));
+        assert_eq!(h.by, s("mx.example.net"));
+        assert_eq!(h.protocol, s("ESMTP"));
+        assert_eq!(
+            h.date.map(|d| d.to_rfc3339()),
+            s("2024-01-01T10:00:00+00:00")
+        );
+        // Exim over IPv6 with a port; Exchange on-premises with bare IPs.
+        let h = hop(
+            "from [2001:db8::5]:40000 (helo=mx.example.org) by mx.example.net with esmtps; 1 Jan 2024 10:00:00 +0000",
+        );
+        assert_eq!(h.ip, ip("2001:db8::5"));
+        assert_eq!(h.helo, s("mx.example.org"));
+        let h = hop(
+            "from EXCH01.corp.example (10.0.0.5) by EXCH02.corp.example (10.0.0.6) with Microsoft SMTP Server (TLS) id 15.0.1497.2 via Mailbox Transport; Mon, 1 Jan 2024 10:00:00 +0100",
+        );
+        assert_eq!(h.helo, s("EXCH01.corp.example"));
+        assert_eq!(h.ip, ip("10.0.0.5"));
+        assert_eq!(h.by, s("EXCH02.corp.example"));
+        // `(envelope-from ...)` without brackets, and `(envelope-sender <...>)`.
+        assert_eq!(
+            hop("from x by y (envelope-from a@b.example) id 1").envelope_from,
+            s("a@b.example")
+        );
+        assert_eq!(
+            hop("from x by y (envelope-sender <>) id 1").envelope_from,
+            s("")
+        );
+    }
+
+    #[test]
     fn garbage_never_panics() {
         for value in [
             "",
