@@ -15,11 +15,12 @@
 //! says why (see [`NO_CHECK_AUTHENTICATED`], [`NOT_SPF_IDENTITY`], [`NO_CHECK_SKIPPED`]).
 
 use super::text::{
-    self, IpText, Item, Pair, clean_prose_token, clean_value, domain_of, ip_text,
+    self, IpText, Item, Pair, clean_address, clean_prose_token, clean_value, domain_of, ip_text,
     most_specific_host,
 };
 use super::{RecordedVerdict, VerdictSource};
 use crate::model::{Identity, SpfResult};
+use std::collections::HashMap;
 
 /// Writer note: the receiver recorded a result for an authenticated submission
 /// (`pass (connection is authenticated)`): no SPF check was made, so `result` is `None`.
@@ -29,6 +30,10 @@ pub const NO_CHECK_AUTHENTICATED: &str = "no SPF check: connection is authentica
 pub const NOT_SPF_IDENTITY: &str = "not an SPF identity";
 /// Writer note: the receiver says it skipped SPF (`SPF check N/A`, rspamd local networks).
 pub const NO_CHECK_SKIPPED: &str = "no SPF check: skipped";
+
+/// Writer note: the result word is none of the seven (nor a legacy one), e.g. RFC 4408-era
+/// `spf=policy`; `result` is `None`.
+pub const UNKNOWN_RESULT: &str = "unknown result word";
 
 /// Whether a verdict records that no SPF evaluation was made (see the writer notes above).
 pub fn records_no_spf_check(verdict: &RecordedVerdict) -> bool {
@@ -145,17 +150,27 @@ impl Draft {
                 "client-ip" | "client_ip" | "clientip" | "remoteip" if self.ip.is_none() => {
                     self.ip = ip_text(value);
                 }
-                "envelope-from" | "envelope_from" if self.envelope_from.is_none() => {
-                    self.envelope_from = Some(clean_value(value));
+                "envelope-from" | "envelope_from" => {
+                    let address = clean_address(value);
+                    // A full address refines a bare domain recorded for the same sender
+                    // (spf-engine: `smtp.mailfrom=kernel.org (… envelope-from=a@kernel.org)`).
+                    let refines = |known: &String| {
+                        !known.contains('@')
+                            && address.contains('@')
+                            && domain_of(known) == domain_of(&address)
+                    };
+                    if self.envelope_from.as_ref().is_none_or(refines) {
+                        self.envelope_from = Some(address);
+                    }
                 }
                 "helo" => {
-                    let helo = clean_value(value);
+                    let helo = clean_address(value);
                     if self.helo.is_none() && !helo.is_empty() {
                         self.helo = Some(helo);
                     }
                 }
                 "sender" if self.sender.is_none() => {
-                    self.sender = Some(clean_value(value));
+                    self.sender = Some(clean_address(value));
                 }
                 "identity" | "spf" => {
                     if self.scope.is_none() {
@@ -277,6 +292,13 @@ impl Draft {
             .result_word
             .as_deref()
             .and_then(SpfResult::parse_lenient);
+        if let Some(word) = self.result_word.as_deref()
+            && verdict.result.is_none()
+            && !word.is_empty()
+        {
+            let shown: String = word.chars().take(40).collect();
+            self.notes.push(format!("{UNKNOWN_RESULT} {shown:?}"));
+        }
         if let Some(no_check) = explanation.no_check {
             self.notes.push(no_check.to_string());
         }
@@ -844,15 +866,26 @@ const WORDINGS: &[Wording] = &[
 fn is_stop_word(word: &str) -> bool {
     matches!(
         word.to_ascii_lowercase().as_str(),
-        "sender" | "transitioning" | "of" | "domain" | "the" | "a" | "as" | "is" | "by"
+        "sender"
+            | "transitioning"
+            | "of"
+            | "domain"
+            | "the"
+            | "a"
+            | "as"
+            | "is"
+            | "by"
+            | "designates"
+            | "designate"
     )
 }
 
-fn literal_matches(token: &str, literal: &str) -> bool {
+/// A word of prose as literals are compared: lower-case, surrounding punctuation removed.
+fn literal_form(token: &str) -> String {
     token
         .trim_start_matches(['(', '\'', '"'])
         .trim_end_matches(['.', ',', ';', ':', ')', '\'', '"'])
-        .eq_ignore_ascii_case(literal)
+        .to_ascii_lowercase()
 }
 
 #[derive(Default)]
@@ -863,26 +896,32 @@ struct Captures<'t> {
     scope: Option<&'t str>,
 }
 
-fn match_parts<'t>(parts: &[Part], tokens: &[&'t str], at: usize, caps: &mut Captures<'t>) -> bool {
+/// Match `parts` against the words starting at `at`. `literals` holds each word's
+/// [`literal_form`].
+fn match_parts<'t>(
+    parts: &[Part],
+    tokens: &[&'t str],
+    literals: &[String],
+    at: usize,
+    caps: &mut Captures<'t>,
+) -> bool {
     let Some((first, rest)) = parts.split_first() else {
         return true;
     };
     match *first {
         Part::Word(literal) => {
-            tokens.get(at).is_some_and(|t| literal_matches(t, literal))
-                && match_parts(rest, tokens, at + 1, caps)
+            literals.get(at).is_some_and(|t| t == literal)
+                && match_parts(rest, tokens, literals, at + 1, caps)
         }
         Part::Either(a, b) => {
-            tokens
-                .get(at)
-                .is_some_and(|t| literal_matches(t, a) || literal_matches(t, b))
-                && match_parts(rest, tokens, at + 1, caps)
+            literals.get(at).is_some_and(|t| t == a || t == b)
+                && match_parts(rest, tokens, literals, at + 1, caps)
         }
         Part::Ip | Part::MaybeIp | Part::ScopeWord => {
             let Some(&token) = tokens.get(at) else {
                 return false;
             };
-            if !match_parts(rest, tokens, at + 1, caps) {
+            if !match_parts(rest, tokens, literals, at + 1, caps) {
                 return false;
             }
             match *first {
@@ -909,7 +948,7 @@ fn match_parts<'t>(parts: &[Part], tokens: &[&'t str], at: usize, caps: &mut Cap
                 } else {
                     return false;
                 }
-                if match_parts(rest, tokens, at + span, caps) {
+                if match_parts(rest, tokens, literals, at + span, caps) {
                     caps.subject = Some(joined);
                     return true;
                 }
@@ -917,6 +956,40 @@ fn match_parts<'t>(parts: &[Part], tokens: &[&'t str], at: usize, caps: &mut Cap
             false
         }
     }
+}
+
+/// The first place (in word order of the anchor) where `parts` match. The anchor is the
+/// first literal word; a variable-width subject before it allows up to two more offsets.
+fn find_wording<'t>(
+    parts: &[Part],
+    tokens: &[&'t str],
+    literals: &[String],
+    positions: &HashMap<&str, Vec<usize>>,
+) -> Option<Captures<'t>> {
+    let (anchor, words) = parts.iter().enumerate().find_map(|(k, part)| match *part {
+        Part::Word(w) => Some((k, [Some(w), None])),
+        Part::Either(a, b) => Some((k, [Some(a), Some(b)])),
+        _ => None,
+    })?;
+    let subject_before = parts
+        .get(..anchor)
+        .is_some_and(|before| before.iter().any(|p| matches!(p, Part::Subject)));
+    let extra = if subject_before { 2 } else { 0 };
+    let mut candidates: Vec<usize> = words
+        .iter()
+        .flatten()
+        .filter_map(|w| positions.get(w))
+        .flatten()
+        .copied()
+        .collect();
+    candidates.sort_unstable();
+    candidates.iter().find_map(|&at| {
+        (anchor..=anchor + extra).find_map(|offset| {
+            let start = at.checked_sub(offset)?;
+            let mut caps = Captures::default();
+            match_parts(parts, tokens, literals, start, &mut caps).then_some(caps)
+        })
+    })
 }
 
 /// Read the prose of one comment (outer parentheses removed).
@@ -940,12 +1013,16 @@ pub(crate) fn explain(comment: &str) -> Explanation {
         explanation.scope = Some(scope);
         explanation.writer = Some("pypolicyd-spf");
     }
+    // Each word's literal form, and where each form occurs: a wording is only tried where
+    // its first literal word is, which keeps a huge comment linear.
+    let literals: Vec<String> = tokens.iter().map(|t| literal_form(t)).collect();
+    let mut positions: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, literal) in literals.iter().enumerate() {
+        positions.entry(literal.as_str()).or_default().push(i);
+    }
     let mut mail_spf = false;
     for wording in WORDINGS {
-        let Some(caps) = (0..tokens.len()).find_map(|start| {
-            let mut caps = Captures::default();
-            match_parts(wording.parts, &tokens, start, &mut caps).then_some(caps)
-        }) else {
+        let Some(caps) = find_wording(wording.parts, &tokens, &literals, &positions) else {
             continue;
         };
         if explanation.implies.is_none() {
@@ -992,11 +1069,7 @@ pub(crate) fn explain(comment: &str) -> Explanation {
     }
     // spf-engine appends the Received-SPF key list as a comment.
     if comment.contains('=') {
-        let pairs = text::pairs(&text::lex(comment), is_received_spf_key);
-        if pairs.iter().any(|p| p.key == "client-ip") && explanation.writer.is_none() {
-            explanation.writer = Some("spf-engine");
-        }
-        explanation.pairs = pairs;
+        explanation.pairs = text::pairs(&text::lex(comment), is_received_spf_key);
     } else if explanation.ip.is_none() {
         // Unknown wording: one free-standing IP is the client's.
         let ips = text::find_ips(comment);

@@ -175,6 +175,16 @@ pub fn clean_value(raw: &str) -> String {
     s.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
+/// Clean an address, domain or HELO value: as [`clean_value`], and drop trailing `:` (no
+/// address or host name ends with one; log excerpts glue one on).
+pub fn clean_address(raw: &str) -> String {
+    let mut cleaned = clean_value(raw);
+    while cleaned.ends_with(':') {
+        cleaned.pop();
+    }
+    cleaned
+}
+
 /// Clean a token taken out of prose (a comment): as [`clean_value`], and also drop trailing
 /// sentence punctuation (`:` `.` `)`) and single quotes around it.
 pub fn clean_prose_token(raw: &str) -> String {
@@ -197,20 +207,23 @@ pub enum IpText {
 /// Read the text in an IP slot: `1.2.3.4`, `[1.2.3.4]`, `IPv6:2001:db8::1`, `::ffff:1.2.3.4`,
 /// with quotes and sentence punctuation tolerated. `None` when the slot is empty.
 pub fn ip_text(raw: &str) -> Option<IpText> {
-    let cleaned = clean_prose_token(raw);
-    if cleaned.is_empty() {
+    let cleaned = clean_value(raw);
+    let prose = clean_prose_token(raw);
+    if cleaned.is_empty() || prose.is_empty() {
         return None;
     }
-    let mut s = cleaned.as_str();
-    s = s.strip_prefix('[').unwrap_or(s);
-    s = s.strip_suffix(']').unwrap_or(s);
-    if s.len() > 5 && s.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("ipv6:")) {
-        s = s.get(5..).unwrap_or(s);
+    for candidate in [cleaned.as_str(), prose.as_str()] {
+        let mut s = candidate;
+        s = s.strip_prefix('[').unwrap_or(s);
+        s = s.strip_suffix(']').unwrap_or(s);
+        if s.len() > 5 && s.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("ipv6:")) {
+            s = s.get(5..).unwrap_or(s);
+        }
+        if let Some(ip) = parse_ip(s) {
+            return Some(IpText::Valid(ip));
+        }
     }
-    match parse_ip(s) {
-        Some(ip) => Some(IpText::Valid(ip)),
-        None => Some(IpText::Placeholder(cleaned.clone())),
-    }
+    Some(IpText::Placeholder(prose))
 }
 
 /// Parse an IP, canonicalising IPv4-mapped IPv6; zone ids (`%eth0`) are dropped.
@@ -285,7 +298,62 @@ pub fn domain_of(identity: &str) -> Option<String> {
         None => identity,
     };
     let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-    (!domain.is_empty()).then_some(domain)
+    // An address literal (`[192.0.2.1]`, a bare IP) names no domain to check.
+    let literal = domain.starts_with('[') || parse_ip(&domain).is_some();
+    (!domain.is_empty() && !literal).then_some(domain)
+}
+
+/// RFC 8601 allows CFWS around `=`, `.` and `/` (`spf (c) = (c) pass smtp (c) . mailfrom =
+/// a@b`, Appendix B.7). When a value has such free-standing operators, rewrite it with each
+/// `name = value` glued into one word and the comments moved after it; `None` when the value
+/// has none (the common case, left untouched).
+pub fn glue_spaced_operators(value: &str) -> Option<String> {
+    let items = lex(value);
+    let is_operator = |item: &Item<'_>| matches!(item, Item::Word { text, .. } if matches!(*text, "=" | "." | "/"));
+    if !items.iter().any(is_operator) {
+        return None;
+    }
+    let mut out = String::with_capacity(value.len());
+    let mut comments: Vec<&str> = Vec::new();
+    let mut glue_next = false;
+    let flush = |out: &mut String, comments: &mut Vec<&str>| {
+        for comment in comments.drain(..) {
+            out.push_str(" (");
+            out.push_str(comment);
+            out.push(')');
+        }
+    };
+    for (i, item) in items.iter().enumerate() {
+        match *item {
+            Item::Word { text, .. } => {
+                let operator = matches!(text, "=" | "." | "/");
+                if !(operator || glue_next) {
+                    flush(&mut out, &mut comments);
+                    if !out.is_empty() {
+                        out.push(' ');
+                    }
+                }
+                out.push_str(text);
+                // Glue the next word after an operator, and to a word followed by one.
+                let next_is_operator = items
+                    .get(i + 1..)
+                    .unwrap_or(&[])
+                    .iter()
+                    .find(|it| !matches!(it, Item::Comment(_)))
+                    .is_some_and(is_operator);
+                glue_next =
+                    operator || next_is_operator || (glue_next && text.ends_with(['=', '.', '/']));
+            }
+            Item::Comment(comment) => comments.push(comment),
+            Item::Semicolon => {
+                flush(&mut out, &mut comments);
+                out.push(';');
+                glue_next = false;
+            }
+        }
+    }
+    flush(&mut out, &mut comments);
+    Some(out)
 }
 
 /// The most specific real host name among candidates, in preference order: names with a dot
@@ -486,6 +554,8 @@ mod tests {
             Some(IpText::Placeholder("A.B.C.D".into()))
         );
         assert_eq!(ip_text("  "), None);
+        assert_eq!(ip_text("2001:db8::"), v4("2001:db8::"));
+        assert_eq!(ip_text("2001:db8::1)."), v4("2001:db8::1"));
     }
 
     #[test]
@@ -494,6 +564,26 @@ mod tests {
         let expected: Vec<IpAddr> = vec!["1.2.3.4".parse().unwrap(), "::1".parse().unwrap()];
         assert_eq!(found, expected);
         assert!(find_ips("deadbeef cafe:: face").is_empty());
+    }
+
+    #[test]
+    fn glues_rfc8601_spaced_operators() {
+        assert_eq!(glue_spaced_operators("a; spf=pass smtp.mailfrom=x"), None);
+        assert_eq!(
+            glue_spaced_operators("mx (c) 1; spf (why) = (yes) pass smtp (c) . mailfrom = a@b"),
+            Some("mx (c) 1; spf=pass (why) (yes) smtp.mailfrom=a@b (c)".to_string())
+        );
+        assert_eq!(
+            glue_spaced_operators("a; dkim / 1 = fail policy . expired = 1"),
+            Some("a; dkim/1=fail policy.expired=1".to_string())
+        );
+    }
+
+    #[test]
+    fn literals_have_no_domain() {
+        assert_eq!(domain_of("[192.0.2.1]"), None);
+        assert_eq!(domain_of("postmaster@192.0.2.1"), None);
+        assert_eq!(domain_of("a@Example.COM."), Some("example.com".into()));
     }
 
     #[test]
