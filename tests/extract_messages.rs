@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use spfsleuth::extract::{
-    ExtractOptions, Hop, Observation, RecordedVerdict, VerdictSource, auth_results, extract_message,
-};
+use spfsleuth::extract::{ExtractOptions, Hop, Observation, RecordedVerdict, extract_message};
 use spfsleuth::input::{Locator, RawMessage};
 
 /// The header block of a whole message: bytes up to the first empty line (LF or CRLF).
@@ -134,20 +132,6 @@ fn shared_mbox_dir() -> Option<PathBuf> {
     None
 }
 
-/// The Authentication-Results parser lands on another branch; until it does, expectations
-/// that need it are skipped (with a message) instead of failing.
-fn auth_results_parser_ready() -> bool {
-    let ready = !auth_results::parse(
-        "mx.example.net; spf=pass smtp.mailfrom=a@example.com",
-        VerdictSource::AuthenticationResults,
-    )
-    .is_empty();
-    if !ready {
-        eprintln!("Authentication-Results parser not available yet: skipping what needs it");
-    }
-    ready
-}
-
 /// What we expect of one real message, written by reading the file.
 struct Expected {
     file: &'static str,
@@ -162,13 +146,12 @@ struct Expected {
     date: Option<&'static str>,
     /// Number of hops in the Received chain.
     hops: usize,
-    /// The expectation depends on the Authentication-Results parser.
-    needs_auth_results: bool,
 }
 
 const REAL_MESSAGES: &[Expected] = &[
-    // AR (test.module) spf=pass smtp.mailfrom=marc@... smtp.helo=...; Received-SPF from
-    // the same receiver (receiver=test.module) carries the client IP: that one is primary.
+    // AR (test.module) spf=pass smtp.mailfrom=marc@... smtp.helo=... with the client IP in
+    // its iprev result; the Received-SPF of the same receiver (receiver=test.module) agrees.
+    // Both are complete: the topmost (the AR) is primary.
     Expected {
         file: "authmilter-google_apps_good.eml",
         result: Some("pass"),
@@ -176,12 +159,11 @@ const REAL_MESSAGES: &[Expected] = &[
         identity: Some("mailfrom"),
         envelope_from: Some("marc@marcbradshaw.net"),
         helo: Some("mail-we0-f171.google.com"),
-        recorded_by: Some("test.module Received-SPF"),
+        recorded_by: Some("test.module Authentication-Results"),
         header_from: Some("marcbradshaw.net"),
         message_id: Some("CAF298RVOajnkzvO0j_DjBwWbCQBwi1a1Z4FAx_tHLFWfA9CJ8w@mail.gmail.com"),
         // Topmost Received: Thu,  1 Dec 2016 22:35:06 -0500 (EST)
         date: Some("2016-12-02T03:35:06+00:00"),
-        needs_auth_results: true,
         hops: 3,
     },
     // Courier at szilassi.eckner.net: SPF=HELO none + SPF=MAILFROM fail (+ SPF=FROM further
@@ -198,7 +180,6 @@ const REAL_MESSAGES: &[Expected] = &[
         message_id: Some("alpine.LNX.2.21.9999.1905161101060.2715@nlopc43.ioq.uni-jena.de"),
         // Thu, 16 May 2019 14:23:13 +0200 (CEST)
         date: Some("2019-05-16T12:23:13+00:00"),
-        needs_auth_results: false,
         hops: 9,
     },
     // Re-sent by Sven through netcup (mxf9a8): its milter AR spf=pass (sender IP is
@@ -217,7 +198,6 @@ const REAL_MESSAGES: &[Expected] = &[
         message_id: Some("20220517134550.7c451a83@kernel.org"),
         // Tue, 24 May 2022 10:05:48 +0200 (CEST)
         date: Some("2022-05-24T08:05:48+00:00"),
-        needs_auth_results: true,
         hops: 21,
     },
     // Top level: only GMX's dkim-only Authentication-Results. The three forwarded
@@ -235,7 +215,6 @@ const REAL_MESSAGES: &[Expected] = &[
         message_id: Some("7da78721a8a234894af702fe25fc64a5@proxforge.de"),
         // Fri, 13 Feb 2026 22:40:20 +0100
         date: Some("2026-02-13T21:40:20+00:00"),
-        needs_auth_results: false,
         hops: 1,
     },
     // A DMARC failure report: every SPF header is inside the body.
@@ -251,7 +230,6 @@ const REAL_MESSAGES: &[Expected] = &[
         message_id: Some("E1u1tpB-00AA5u-ED@node04.mailgate.example.net"),
         // Mon,  7 Apr 2025 23:16:09 +0200 (CEST)
         date: Some("2025-04-07T21:16:09+00:00"),
-        needs_auth_results: false,
         hops: 2,
     },
     // pypolicyd-spf prepended above the relay-twl-01 Received; receiver= is the RCPT
@@ -268,7 +246,6 @@ const REAL_MESSAGES: &[Expected] = &[
         message_id: Some("1627703331531660819@google.com"),
         // Mon, 11 Feb 2019 11:23:41 +0100 (CET)
         date: Some("2019-02-11T10:23:41+00:00"),
-        needs_auth_results: false,
         hops: 5,
     },
     // Microsoft 365: AR without authserv-id (spf=none, sender IP 89.144.18.118,
@@ -288,7 +265,6 @@ const REAL_MESSAGES: &[Expected] = &[
         message_id: Some("0.0.4.AEA.p0umhpv883.0@mta-2d56742f.ip4.emsmtp.us"),
         // Mon, 19 Feb 2024 03:13:20 +0000
         date: Some("2024-02-19T03:13:20+00:00"),
-        needs_auth_results: true,
         hops: 6,
     },
 ];
@@ -299,11 +275,7 @@ fn real_messages_from_shared_formats() {
         return;
     };
     let mut failures = Vec::new();
-    let ar_ready = auth_results_parser_ready();
     for e in REAL_MESSAGES {
-        if e.needs_auth_results && !ar_ready {
-            continue;
-        }
         let path = dir.join(e.file);
         let bytes = fs::read(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
         let o = extract(e.file, &bytes);
@@ -397,9 +369,6 @@ fn same_message_with_authserv_id() {
     let Some(dir) = shared_mbox_dir() else {
         return;
     };
-    if !auth_results_parser_ready() {
-        return;
-    }
     let bytes =
         fs::read(dir.join("listarchive-intel-wired-lan-3hop-sophos-m365.eml")).expect("readable");
     let message = raw_message("3hop", &bytes);
@@ -515,7 +484,6 @@ fn golden_fixtures() {
     inputs.sort();
     assert!(inputs.len() >= 10, "fixtures missing in {}", dir.display());
     let bless = std::env::var("BLESS").is_ok_and(|v| v == "1");
-    let ar_ready = auth_results_parser_ready();
     let mut failures = Vec::new();
     for input in inputs {
         let bytes = fs::read(&input).expect("readable fixture");
@@ -523,13 +491,6 @@ fn golden_fixtures() {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let needs_ar = String::from_utf8_lossy(&bytes)
-            .lines()
-            .take_while(|l| !l.is_empty())
-            .any(|l| l.to_ascii_lowercase().contains("authentication-results:"));
-        if needs_ar && !ar_ready {
-            continue;
-        }
         let mut message = raw_message(&name, &bytes);
         fixture_mbox(&bytes, &mut message);
         let got = dump(&extract_message(&message, &fixture_options(&bytes)));

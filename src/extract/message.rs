@@ -767,15 +767,27 @@ fn mbox_envelope_sender(sender: &str) -> String {
     }
 }
 
+/// The receiver's name: the primary's host name (or the first one its group gives),
+/// refined to a more specific one of the same receiver when the group has it (Google's
+/// Received-SPF says `google.com`, its Authentication-Results `mx.google.com`); else the
+/// `by` host of its Received hop; else a name taken from an address.
 fn recorded_by(p: &Found, group: &[usize], found: &[Found], hop: Option<&Hop>) -> String {
+    let group_names = || {
+        group
+            .iter()
+            .filter_map(|&i| found.get(i))
+            .flat_map(|f| f.host_names.iter())
+    };
     let name = p
         .host_names
         .first()
-        .cloned()
-        .or_else(|| {
-            group
-                .iter()
-                .find_map(|&i| found.get(i).and_then(|f| f.host_names.first().cloned()))
+        .or_else(|| group_names().next())
+        .map(|first| {
+            group_names()
+                .filter(|name| is_subdomain(name, first))
+                .max_by_key(|name| name.len())
+                .unwrap_or(first)
+                .clone()
         })
         .or_else(|| hop.and_then(|h| h.by.clone()))
         .or_else(|| p.names.first().cloned());
