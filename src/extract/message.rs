@@ -92,13 +92,20 @@ pub fn extract_message(message: &RawMessage, options: &ExtractOptions) -> Observ
     let mut date_header: Option<String> = None;
     let mut from_header: Option<String> = None;
     let mut return_path_header: Option<String> = None;
+    let mut dropped_hops = 0usize;
+    let mut dropped_verdicts = 0usize;
 
     for field in &fields {
         match FieldKind::of(&field.name) {
             FieldKind::Received => {
+                if observation.hops.len() >= MAX_HOPS {
+                    dropped_hops += 1;
+                    continue;
+                }
                 observation.hops.push(parse_received(&field.value));
                 hop_fields.push(field.index);
             }
+            FieldKind::Verdicts(_) if found.len() >= MAX_VERDICTS => dropped_verdicts += 1,
             FieldKind::Verdicts(kind) => {
                 let verdicts = match kind.source {
                     VerdictSource::ReceivedSpf => vec![received_spf::parse(&field.value)],
@@ -109,7 +116,9 @@ pub fn extract_message(message: &RawMessage, options: &ExtractOptions) -> Observ
                 } else {
                     None
                 };
-                for verdict in verdicts {
+                let room = MAX_VERDICTS.saturating_sub(found.len());
+                dropped_verdicts += verdicts.len().saturating_sub(room);
+                for verdict in verdicts.into_iter().take(room) {
                     found.push(Found::new(
                         verdict,
                         field.index,
@@ -142,7 +151,9 @@ pub fn extract_message(message: &RawMessage, options: &ExtractOptions) -> Observ
             }
             FieldKind::ArcSeal => observation.has_arc = true,
             FieldKind::Other => {
-                if let Some(verdict) = other_headers::parse(&field.name, &field.value) {
+                if found.len() < MAX_VERDICTS
+                    && let Some(verdict) = other_headers::parse(&field.name, &field.value)
+                {
                     found.push(Found::new(
                         verdict,
                         field.index,
@@ -156,6 +167,16 @@ pub fn extract_message(message: &RawMessage, options: &ExtractOptions) -> Observ
         }
     }
 
+    if dropped_hops > 0 {
+        observation.notes.push(format!(
+            "{dropped_hops} Received field(s) beyond the first {MAX_HOPS} were not read"
+        ));
+    }
+    if dropped_verdicts > 0 {
+        observation.notes.push(format!(
+            "{dropped_verdicts} more SPF result(s) or field(s) beyond the first {MAX_VERDICTS} verdicts were not read"
+        ));
+    }
     observation.header_from = from_header.as_deref().and_then(header_from_domain);
     observation.date = observation
         .hops
@@ -276,6 +297,14 @@ pub fn extract_message(message: &RawMessage, options: &ExtractOptions) -> Observ
         .collect();
     observation
 }
+
+/// At most this many Received hops are kept per message: a real chain has a few dozen
+/// (RFC 5321 §6.3 loop detection gives up around 100); the rest of a hostile header is not
+/// worth memory.
+const MAX_HOPS: usize = 1_000;
+/// At most this many verdicts are kept per message (topmost first); Plesk's one header per
+/// recipient stays well below it.
+const MAX_VERDICTS: usize = 1_000;
 
 /// How a verdict-carrying field ranks (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
