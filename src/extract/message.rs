@@ -111,10 +111,10 @@ pub fn extract_message(message: &RawMessage, options: &ExtractOptions) -> Observ
                     VerdictSource::ReceivedSpf => vec![received_spf::parse(&field.value)],
                     source => auth_results::parse(&field.value, source),
                 };
-                let comment_host = if kind.source == VerdictSource::ReceivedSpf {
-                    received_spf_comment_host(&field.value)
+                let extra_names: Vec<String> = if kind.source == VerdictSource::ReceivedSpf {
+                    received_spf_names(&field.value)
                 } else {
-                    None
+                    Vec::new()
                 };
                 let room = MAX_VERDICTS.saturating_sub(found.len());
                 dropped_verdicts += verdicts.len().saturating_sub(room);
@@ -125,7 +125,7 @@ pub fn extract_message(message: &RawMessage, options: &ExtractOptions) -> Observ
                         kind.rank,
                         kind.source,
                         kind.name.to_string(),
-                        comment_host.clone(),
+                        &extra_names,
                     ));
                 }
             }
@@ -160,7 +160,7 @@ pub fn extract_message(message: &RawMessage, options: &ExtractOptions) -> Observ
                         Rank::Vendor,
                         VerdictSource::OtherHeader,
                         field.name.clone(),
-                        None,
+                        &[],
                     ));
                 }
             }
@@ -404,11 +404,11 @@ struct Found {
     field_index: usize,
     rank: Rank,
     field_name: String,
-    /// Normalised receiver names: `receiver=` / authserv-id, the Received-SPF comment host.
+    /// Normalised receiver host names: the verdict's receiver (`receiver=`, authserv-id or
+    /// comment host, as the parser chose), and for Received-SPF both the `receiver=` value
+    /// and the comment host as written. Addresses (`receiver=rcpt@example.com`,
+    /// pypolicyd-spf) name a recipient, not a receiver, and are left out.
     names: Vec<String>,
-    /// Whether a name came from an address (`receiver=rcpt@example.com`, pypolicyd-spf):
-    /// fine for matching, not for saying who recorded it.
-    host_names: Vec<String>,
     /// The Received hop right below the field (RFC 7208 §9.1 placement).
     block_hop: Option<usize>,
 }
@@ -420,7 +420,7 @@ impl Found {
         rank: Rank,
         source: VerdictSource,
         field_name: String,
-        comment_host: Option<String>,
+        extra_names: &[String],
     ) -> Found {
         if verdict.source.is_none() {
             verdict.source = Some(source);
@@ -429,16 +429,12 @@ impl Found {
             verdict.writer = Some(field_name.clone());
         }
         verdict.client_ip = verdict.client_ip.map(canonical_ip);
-        let mut names = Vec::new();
-        let mut host_names = Vec::new();
-        for raw in verdict.receiver.iter().chain(comment_host.iter()) {
-            if let Some(name) = normalise_name(raw) {
-                if !raw.contains('@') && !host_names.contains(&name) {
-                    host_names.push(name.clone());
-                }
-                if !names.contains(&name) {
-                    names.push(name);
-                }
+        let mut names: Vec<String> = Vec::new();
+        for raw in verdict.receiver.iter().chain(extra_names) {
+            if let Some(name) = normalise_name(raw)
+                && !names.contains(&name)
+            {
+                names.push(name);
             }
         }
         Found {
@@ -447,7 +443,6 @@ impl Found {
             rank,
             field_name,
             names,
-            host_names,
             block_hop: None,
         }
     }
@@ -590,7 +585,8 @@ fn names_match(a: &str, b: &str) -> bool {
 /// (`protection.outlook.com` trusts `eur01.protection.outlook.com`), or a short name equal
 /// to ID's first label (`mxf9a8` for `mxf9a8.netcup.net`). Never the other way round: a
 /// verdict naming the parent domain `outlook.com` is not trusted by
-/// `protection.outlook.com`. Case-insensitive; addresses match by their domain.
+/// `protection.outlook.com`. Case-insensitive; a `receiver=` that is an address (a
+/// recipient, pypolicyd-spf) names no receiver and matches nothing.
 pub fn id_matches(name: &str, id: &str) -> bool {
     name == id || is_subdomain(name, id) || is_first_label(name, id)
 }
@@ -605,18 +601,17 @@ fn is_first_label(short: &str, full: &str) -> bool {
     !short.contains('.') && full.split('.').next() == Some(short) && full.contains('.')
 }
 
-/// A receiver name as compared: lower-case, no brackets or trailing dot, the domain of an
-/// address; `None` for empty, `unknown`, or text that is not a name.
+/// A receiver name as compared: lower-case, no brackets or trailing dot; `None` for empty,
+/// `unknown`, an address, or text that is not a name.
 fn normalise_name(raw: &str) -> Option<String> {
     let trimmed = raw
         .trim()
         .trim_matches(|c: char| matches!(c, '<' | '>' | '"' | '\''))
         .trim();
-    let name = match trimmed.rsplit_once('@') {
-        Some((_, domain)) => domain,
-        None => trimmed,
-    };
-    let name = name.trim_end_matches('.').to_lowercase();
+    if trimmed.contains('@') {
+        return None;
+    }
+    let name = trimmed.trim_end_matches('.').to_lowercase();
     if name.is_empty()
         || name == "unknown"
         || !name
@@ -626,6 +621,36 @@ fn normalise_name(raw: &str) -> Option<String> {
         return None;
     }
     Some(name)
+}
+
+/// The receiver names a Received-SPF value gives as written: the `receiver=` value and
+/// the host at the start of the comment. The parser keeps only the more specific one.
+fn received_spf_names(value: &str) -> Vec<String> {
+    let mut names: Vec<String> = received_spf_comment_host(value).into_iter().collect();
+    let key = b"receiver=";
+    let bytes = value.as_bytes();
+    let found = bytes
+        .windows(key.len())
+        .enumerate()
+        .find(|(at, window)| {
+            window.eq_ignore_ascii_case(key)
+                && (*at == 0
+                    || bytes
+                        .get(at - 1)
+                        .is_some_and(|&b| b == b';' || b.is_ascii_whitespace()))
+        })
+        .map(|(at, _)| at + key.len());
+    if let Some(start) = found
+        && let Some(rest) = value.get(start..)
+    {
+        let end = rest
+            .find(|c: char| c == ';' || c.is_whitespace())
+            .unwrap_or(rest.len());
+        if let Some(name) = rest.get(..end).and_then(normalise_name) {
+            names.push(name);
+        }
+    }
+    names
 }
 
 /// The host at the start of a Received-SPF comment: `pass (mx.example.net: ...)`.
@@ -799,16 +824,16 @@ fn mbox_envelope_sender(sender: &str) -> String {
 /// The receiver's name: the primary's host name (or the first one its group gives),
 /// refined to a more specific one of the same receiver when the group has it (Google's
 /// Received-SPF says `google.com`, its Authentication-Results `mx.google.com`); else the
-/// `by` host of its Received hop; else a name taken from an address.
+/// `by` host of its Received hop.
 fn recorded_by(p: &Found, group: &[usize], found: &[Found], hop: Option<&Hop>) -> String {
     let group_names = || {
         group
             .iter()
             .filter_map(|&i| found.get(i))
-            .flat_map(|f| f.host_names.iter())
+            .flat_map(|f| f.names.iter())
     };
     let name = p
-        .host_names
+        .names
         .first()
         .or_else(|| group_names().next())
         .map(|first| {
@@ -818,8 +843,7 @@ fn recorded_by(p: &Found, group: &[usize], found: &[Found], hop: Option<&Hop>) -
                 .unwrap_or(first)
                 .clone()
         })
-        .or_else(|| hop.and_then(|h| h.by.clone()))
-        .or_else(|| p.names.first().cloned());
+        .or_else(|| hop.and_then(|h| h.by.clone()));
     match name {
         Some(name) => format!("{name} {}", p.field_name),
         None => p.field_name.clone(),
@@ -967,10 +991,7 @@ mod tests {
             Some("mx.example.net")
         );
         assert_eq!(normalise_name("<UNKNOWN>"), None);
-        assert_eq!(
-            normalise_name("rcpt@Example.com").as_deref(),
-            Some("example.com")
-        );
+        assert_eq!(normalise_name("rcpt@Example.com"), None);
         assert_eq!(normalise_name("two words"), None);
     }
 
@@ -995,6 +1016,26 @@ mod tests {
             None
         );
         assert_eq!(received_spf_comment_host("pass ("), None);
+    }
+
+    #[test]
+    fn received_spf_receiver_names() {
+        assert_eq!(
+            received_spf_names(
+                "fail (improvmx.com: domain of a@b does not designates 192.0.2.1 as permitted sender) receiver=mx1.improvmx.com; client-ip=192.0.2.1;"
+            ),
+            vec!["improvmx.com".to_string(), "mx1.improvmx.com".to_string()]
+        );
+        assert_eq!(
+            received_spf_names(
+                "Pass (sender SPF authorized) identity=mailfrom; receiver=dmarc.reports@twlnet.com"
+            ),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            received_spf_names("pass x-receiver=other.example; Receiver=MX.Example.NET"),
+            vec!["mx.example.net".to_string()]
+        );
     }
 
     #[test]
