@@ -197,10 +197,12 @@ pub fn extract_message(message: &RawMessage, options: &ExtractOptions) -> Observ
         f.block_hop = chain.hop_below(f.field_index);
     }
 
+    // A name that does not normalise (a typo, an address) is kept as written: it then
+    // matches nothing, which is what the user asked for, rather than everything.
     let ids: Vec<String> = options
         .authserv_ids
         .iter()
-        .filter_map(|id| normalise_name(id))
+        .map(|id| normalise_name(id).unwrap_or_else(|| id.trim().to_lowercase()))
         .collect();
     let choice = choose(&found, &ids);
 
@@ -208,23 +210,27 @@ pub fn extract_message(message: &RawMessage, options: &ExtractOptions) -> Observ
     let mbox_sender = message.mbox_sender.as_deref().map(mbox_envelope_sender);
     let mut envelope = Envelope::default();
 
-    match &choice.primary {
-        Some(primary) => {
-            let p = &found[*primary];
+    match choice.primary.and_then(|i| found.get(i).map(|p| (i, p))) {
+        Some((primary, p)) => {
             envelope.take_verdict(&p.verdict);
             // A receiver that says it made no SPF check (authenticated submission, skipped)
             // leaves nothing to evaluate: its connection's IP is not an SPF question.
             let evaluated = !p.records_no_check();
+            let members = || {
+                choice
+                    .group
+                    .iter()
+                    .filter(move |&&i| i != primary)
+                    .filter_map(|&i| found.get(i))
+            };
             if evaluated {
-                for &member in &choice.group {
-                    if member != *primary {
-                        envelope.corroborate(&found[member].verdict);
-                    }
+                for member in members() {
+                    envelope.corroborate(&member.verdict);
                 }
             }
             let mut names: Vec<&str> = p.names.iter().map(String::as_str).collect();
-            for &member in &choice.group {
-                names.extend(found[member].names.iter().map(String::as_str));
+            for member in members() {
+                names.extend(member.names.iter().map(String::as_str));
             }
             names.extend(ids.iter().map(String::as_str));
             let chosen_hop = chain.hop_for(p, envelope.client_ip, &names);
@@ -280,9 +286,12 @@ pub fn extract_message(message: &RawMessage, options: &ExtractOptions) -> Observ
         note_special_ip(ip, choice.primary.is_some(), &mut observation.notes);
     }
 
-    let anchor_field = choice.anchor.map(|a| found[a].field_index);
-    if let Some(primary) = choice.primary {
-        observation.verdict = Some(std::mem::take(&mut found[primary].verdict));
+    let anchor_field = choice
+        .anchor
+        .and_then(|a| found.get(a))
+        .map(|f| f.field_index);
+    if let Some(primary) = choice.primary.and_then(|i| found.get_mut(i)) {
+        observation.verdict = Some(std::mem::take(&mut primary.verdict));
     }
     observation.other_verdicts = found
         .into_iter()
@@ -509,16 +518,14 @@ fn choose(found: &[Found], ids: &[String]) -> Choice {
                 .iter()
                 .any(|name| ids.iter().any(|id| id_matches(name, id)))
     };
-    let Some(anchor) = found
+    let Some((anchor, a)) = found
         .iter()
         .enumerate()
         .filter(|(_, f)| candidate(f))
         .min_by_key(|(i, f)| (f.rank, *i))
-        .map(|(i, _)| i)
     else {
         return Choice::default();
     };
-    let a = &found[anchor];
     let group: Vec<usize> = found
         .iter()
         .enumerate()
@@ -532,9 +539,8 @@ fn choose(found: &[Found], ids: &[String]) -> Choice {
         .collect();
     let primary = group
         .iter()
-        .copied()
-        .min_by_key(|&i| {
-            let f = &found[i];
+        .filter_map(|&i| found.get(i).map(|f| (i, f)))
+        .min_by_key(|&(i, f)| {
             (
                 f.is_weak(),
                 f.identity_rank(),
@@ -543,7 +549,7 @@ fn choose(found: &[Found], ids: &[String]) -> Choice {
                 i,
             )
         })
-        .unwrap_or(anchor);
+        .map_or(anchor, |(i, _)| i);
     let mut in_group = vec![false; found.len()];
     for &i in &group {
         if let Some(slot) = in_group.get_mut(i) {
