@@ -4,11 +4,14 @@
 //! value into recorded verdicts; `message` assembles one message's header block into an
 //! [`Observation`] (Received chain, From, Message-ID, Date, Return-Path, which verdict counts).
 
+pub mod address;
 pub mod auth_results;
+pub mod date;
 pub mod header_block;
 pub mod message;
 pub mod observation;
 pub mod other_headers;
+pub mod received;
 pub mod received_spf;
 pub mod text;
 

@@ -75,6 +75,11 @@ pub struct Hop {
     /// The `by` host.
     pub by: Option<String>,
     pub date: Option<DateTime<Utc>>,
+    /// The `(envelope-from <...>)` clause some writers add (Exim, Sendmail), without
+    /// brackets; empty for the null sender.
+    pub envelope_from: Option<String>,
+    /// The `with` protocol word (`ESMTPS`, `ESMTPSA`, `local-generated`, ...).
+    pub protocol: Option<String>,
 }
 
 /// Everything one message (or one correlated log transaction) says about its SPF verdict.
@@ -90,6 +95,11 @@ pub struct Observation {
     pub header_from: Option<String>,
     /// The verdict that counts (topmost, or the trusted receiver's), MAIL FROM preferred.
     pub verdict: Option<RecordedVerdict>,
+    /// Who recorded `verdict` and in which field, for the CSV `recorded_by` column:
+    /// `mx.example.net Received-SPF`. The name is the verdict's receiver host, else a name
+    /// from another verdict of the same receiver, else the `by` host of the Received hop
+    /// it belongs to; just the field name when none is known.
+    pub recorded_by: Option<String>,
     /// Other verdicts of the same receiver (e.g. its HELO verdict), and earlier hops'.
     pub other_verdicts: Vec<RecordedVerdict>,
     /// Envelope data chosen for re-evaluation (from the verdict, Return-Path, Received,

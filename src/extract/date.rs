@@ -1,0 +1,392 @@
+//! Dates as mail software writes them: RFC 5322 §3.3 `date-time` with the obsolete forms of
+//! §4.3 (alphabetic and military zones, 2- and 3-digit years, missing weekday or seconds,
+//! comments such as `(PST)`), and the asctime-style date of an mbox `From ` separator line.
+//!
+//! Parsing is lenient and order-tolerant: the value is cut into tokens (comments removed),
+//! each token is classified (weekday, month name, number, time, zone) and the pieces are
+//! put together. A value that does not yield a day, month, year and time gives `None`;
+//! nothing here can panic, and the work is linear in the length of the value.
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
+
+/// Parse an RFC 5322 date (`Thu, 16 May 2019 11:04:37 +0200 (CEST)`), its obsolete forms
+/// (`1 Jan 96 12:00 EST`), or an asctime/mbox separator date (`Mon Jan  1 00:00:00 2024`).
+///
+/// Zones (RFC 5322 §4.3): `UT`, `GMT`, `Z` are +0000; `EST`/`EDT`/`CST`/`CDT`/`MST`/`MDT`/
+/// `PST`/`PDT` have their US offsets; other single-letter military zones and unknown
+/// alphabetic zones "SHOULD all be considered equivalent to -0000", i.e. UTC, and so is a
+/// date without any zone. A 2-digit year is 2000+ below 50 and 1900+ otherwise, a 3-digit
+/// year is 1900+ (RFC 5322 §4.3).
+pub fn parse_date(value: &str) -> Option<DateTime<Utc>> {
+    let mut day: Option<u32> = None;
+    let mut month: Option<u32> = None;
+    let mut year: Option<i32> = None;
+    let mut time: Option<NaiveTime> = None;
+    let mut numeric_zone: Option<i32> = None;
+    let mut alpha_zone: Option<i32> = None;
+    // Bare numbers in order of appearance: day and year (RFC 5322 "day month year",
+    // asctime "month day time year").
+    let mut numbers: Vec<(u32, usize)> = Vec::new();
+
+    for token in tokens(value) {
+        if token.contains(':') && token.starts_with(|c: char| c.is_ascii_digit()) {
+            if time.is_none() {
+                time = Some(parse_time(token)?);
+            }
+            continue;
+        }
+        if looks_like_numeric_zone(token) {
+            // An out-of-range zone makes the whole date meaningless.
+            numeric_zone.get_or_insert(parse_numeric_zone(token)?);
+            continue;
+        }
+        if let Some((y, m, d)) = parse_iso_date(token) {
+            year.get_or_insert(y);
+            month.get_or_insert(m);
+            day.get_or_insert(d);
+            continue;
+        }
+        if token.bytes().all(|b| b.is_ascii_digit()) {
+            if token.len() > 4 {
+                return None;
+            }
+            let n: u32 = token.parse().ok()?;
+            numbers.push((n, token.len()));
+            if numbers.len() > 4 {
+                // Far more numbers than a date has: not a date.
+                return None;
+            }
+            continue;
+        }
+        if let Some(m) = month_number(token) {
+            month.get_or_insert(m);
+            continue;
+        }
+        if is_weekday(token) {
+            continue;
+        }
+        if let Some(offset) = alphabetic_zone(token) {
+            alpha_zone.get_or_insert(offset);
+        }
+        // Anything else (unknown words) is ignored.
+    }
+
+    if year.is_none() || day.is_none() {
+        let (d, y) = day_and_year(&numbers)?;
+        day.get_or_insert(d);
+        year.get_or_insert(y);
+    }
+    let date = NaiveDate::from_ymd_opt(year?, month?, day?)?;
+    let naive = date.and_time(time?);
+    let offset_seconds = numeric_zone.or(alpha_zone).unwrap_or(0);
+    let zone = FixedOffset::east_opt(offset_seconds)?;
+    let local = zone.from_local_datetime(&naive).single()?;
+    Some(local.with_timezone(&Utc))
+}
+
+/// Split into tokens on whitespace and commas, with comments (nested, with quoted-pairs)
+/// removed.
+fn tokens(value: &str) -> impl Iterator<Item = &str> {
+    let mut depth = 0usize;
+    let mut escaped = false;
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let mut start: Option<usize> = None;
+    for (i, c) in value.char_indices() {
+        if depth > 0 {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '(' {
+                depth += 1;
+            } else if c == ')' {
+                depth -= 1;
+            }
+            continue;
+        }
+        let separator = c.is_whitespace() || c == ',' || c == '(';
+        if separator {
+            if let Some(s) = start.take() {
+                spans.push((s, i));
+            }
+            if c == '(' {
+                depth = 1;
+            }
+        } else if start.is_none() {
+            start = Some(i);
+        }
+    }
+    if let Some(s) = start {
+        spans.push((s, value.len()));
+    }
+    spans.into_iter().filter_map(move |(s, e)| value.get(s..e))
+}
+
+/// The day and the year among the bare numbers. RFC 5322 and asctime both give the day
+/// first; a 4-digit first number is a year ("2024 Jan 5").
+fn day_and_year(numbers: &[(u32, usize)]) -> Option<(u32, i32)> {
+    let (&(first, first_len), &(second, second_len)) = (numbers.first()?, numbers.get(1)?);
+    let (day, (year, year_len)) = if first_len >= 3 && second_len <= 2 {
+        (second, (first, first_len))
+    } else {
+        (first, (second, second_len))
+    };
+    Some((day, expand_year(year, year_len)?))
+}
+
+/// RFC 5322 §4.3: 2-digit years 00-49 are 2000-2049, 50-99 are 1950-1999; 3-digit years
+/// add 1900.
+fn expand_year(year: u32, digits: usize) -> Option<i32> {
+    let year = i32::try_from(year).ok()?;
+    Some(match digits {
+        1 | 2 if year < 50 => 2000 + year,
+        1 | 2 => 1900 + year,
+        3 => 1900 + year,
+        _ => year,
+    })
+}
+
+/// `hh:mm`, `hh:mm:ss`, and `hh:mm:ss.fraction` (fraction ignored). A leap second (60)
+/// becomes 59.
+fn parse_time(token: &str) -> Option<NaiveTime> {
+    let mut parts = token.split(':');
+    let hour: u32 = parse_small(parts.next()?)?;
+    let minute: u32 = parse_small(parts.next()?)?;
+    let second: u32 = match parts.next() {
+        Some(s) => {
+            let whole = s.split('.').next().unwrap_or(s);
+            parse_small(whole)?
+        }
+        None => 0,
+    };
+    if parts.next().is_some() {
+        return None;
+    }
+    NaiveTime::from_hms_opt(hour, minute, second.min(59))
+}
+
+fn parse_small(digits: &str) -> Option<u32> {
+    if digits.is_empty() || digits.len() > 2 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+fn looks_like_numeric_zone(token: &str) -> bool {
+    let bytes = token.as_bytes();
+    matches!(bytes.first(), Some(b'+' | b'-')) && bytes.get(1).is_some_and(u8::is_ascii_digit)
+}
+
+/// `+hhmm`, `-hhmm` (RFC 5322 §3.3), also `+hh:mm` and `+hh`. Returns seconds east of UTC.
+fn parse_numeric_zone(token: &str) -> Option<i32> {
+    let (sign, rest) = match token.as_bytes().first()? {
+        b'+' => (1, token.get(1..)?),
+        b'-' => (-1, token.get(1..)?),
+        _ => return None,
+    };
+    let digits: String = rest.chars().filter(|&c| c != ':').collect();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (hours, minutes) = match digits.len() {
+        1 | 2 => (digits.parse::<i32>().ok()?, 0),
+        4 => (
+            digits.get(..2)?.parse::<i32>().ok()?,
+            digits.get(2..)?.parse::<i32>().ok()?,
+        ),
+        _ => return None,
+    };
+    if hours > 23 || minutes > 59 {
+        return None;
+    }
+    Some(sign * (hours * 3600 + minutes * 60))
+}
+
+/// `YYYY-MM-DD` (some mbox writers), optionally followed by `T...` which is ignored here
+/// (the time part is a separate token only when written with a space).
+fn parse_iso_date(token: &str) -> Option<(i32, u32, u32)> {
+    let date = token.split(['T', 't']).next()?;
+    let mut parts = date.split('-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || y.len() != 4 || m.len() > 2 || d.len() > 2 {
+        return None;
+    }
+    if ![y, m, d]
+        .iter()
+        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    Some((y.parse().ok()?, m.parse().ok()?, d.parse().ok()?))
+}
+
+fn month_number(token: &str) -> Option<u32> {
+    let lower = token.trim_end_matches('.').to_ascii_lowercase();
+    let prefix = lower.get(..3)?;
+    let n = match prefix {
+        "jan" => 1,
+        "feb" => 2,
+        "mar" => 3,
+        "apr" => 4,
+        "may" => 5,
+        "jun" => 6,
+        "jul" => 7,
+        "aug" => 8,
+        "sep" => 9,
+        "oct" => 10,
+        "nov" => 11,
+        "dec" => 12,
+        _ => return None,
+    };
+    // "Jan", "January", "Sept": the rest must be letters of the month name.
+    let full = [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ];
+    let name = full.get(n as usize - 1)?;
+    name.starts_with(lower.as_str()).then_some(n)
+}
+
+fn is_weekday(token: &str) -> bool {
+    let lower = token.trim_end_matches('.').to_ascii_lowercase();
+    let full = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ];
+    lower.len() >= 3 && full.iter().any(|day| day.starts_with(lower.as_str()))
+}
+
+/// RFC 5322 §4.3 obsolete zones, in seconds east of UTC.
+fn alphabetic_zone(token: &str) -> Option<i32> {
+    let upper = token.to_ascii_uppercase();
+    let hours = match upper.as_str() {
+        "UT" | "UTC" | "GMT" | "Z" => 0,
+        "EDT" => -4,
+        "EST" | "CDT" => -5,
+        "CST" | "MDT" => -6,
+        "MST" | "PDT" => -7,
+        "PST" => -8,
+        // Military zones: RFC 5322 says to treat them as -0000 (RFC 822 had the sign
+        // backwards, so their values cannot be trusted).
+        one if one.len() == 1 && one.bytes().all(|b| b.is_ascii_alphabetic()) => 0,
+        _ => return None,
+    };
+    Some(hours * 3600)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(value: &str) -> Option<String> {
+        parse_date(value).map(|d| d.to_rfc3339())
+    }
+
+    #[test]
+    fn rfc5322_dates() {
+        assert_eq!(
+            utc("Thu, 16 May 2019 11:04:37 +0200 (CEST)").as_deref(),
+            Some("2019-05-16T09:04:37+00:00")
+        );
+        assert_eq!(
+            utc("Thu,  1 Dec 2016 22:35:06 -0500 (EST)").as_deref(),
+            Some("2016-12-02T03:35:06+00:00")
+        );
+        assert_eq!(
+            utc("Mon, 19 Feb\n 2024 03:13:19 +0000").as_deref(),
+            Some("2024-02-19T03:13:19+00:00")
+        );
+    }
+
+    #[test]
+    fn obsolete_forms() {
+        // No weekday, no seconds, 2-digit year, alphabetic zone.
+        assert_eq!(
+            utc("1 Jan 96 12:00 EST").as_deref(),
+            Some("1996-01-01T17:00:00+00:00")
+        );
+        assert_eq!(
+            utc("Sat, 24 Jan 15 19:35:19 PDT").as_deref(),
+            Some("2015-01-25T02:35:19+00:00")
+        );
+        assert_eq!(
+            utc("24 Jan 115 19:35:19 GMT").as_deref(),
+            Some("2015-01-24T19:35:19+00:00")
+        );
+        assert_eq!(
+            utc("24 Jan 2015 19:35:19 UT").as_deref(),
+            Some("2015-01-24T19:35:19+00:00")
+        );
+        // Military zone: treated as -0000.
+        assert_eq!(
+            utc("24 Jan 2015 19:35:19 Q").as_deref(),
+            Some("2015-01-24T19:35:19+00:00")
+        );
+        // Comment in the middle, numeric zone wins over a bare alphabetic one.
+        assert_eq!(
+            utc("Tue, (comment (nested)) 17 May 2022 13:45:50 -0700 PDT").as_deref(),
+            Some("2022-05-17T20:45:50+00:00")
+        );
+        assert_eq!(
+            utc("Sat, 24 Jan 2015 19:35:19 -0800 (PST)").as_deref(),
+            Some("2015-01-25T03:35:19+00:00")
+        );
+    }
+
+    #[test]
+    fn mbox_separator_dates() {
+        assert_eq!(
+            utc("Mon Jan  1 00:00:00 2024").as_deref(),
+            Some("2024-01-01T00:00:00+00:00")
+        );
+        assert_eq!(
+            utc("Sat Jan 24 19:35:19 +0100 2015").as_deref(),
+            Some("2015-01-24T18:35:19+00:00")
+        );
+        assert_eq!(
+            utc("2024-03-05 10:11:12").as_deref(),
+            Some("2024-03-05T10:11:12+00:00")
+        );
+    }
+
+    #[test]
+    fn unparsable_is_none() {
+        for bad in [
+            "",
+            "yesterday",
+            "31 Feb 2024 10:00:00 +0000",
+            "1 Jan 2024 25:00:00 +0000",
+            "1 Jan 2024",
+            "1 Foo 2024 10:00:00",
+            "1 Jan 2024 10:00:00 +9999",
+            "1 2 3 4 5 6 7 Jan 10:00",
+            "((((unterminated",
+            "99999999999999999999 Jan 2024 10:00",
+        ] {
+            assert_eq!(utc(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn long_input_is_linear() {
+        let long = "(".repeat(1 << 20);
+        assert_eq!(utc(&long), None);
+        let words = "x ".repeat(1 << 19);
+        assert_eq!(utc(&words), None);
+    }
+}
