@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use super::srs::{self, SrsAddress};
 use crate::extract::Observation;
+use crate::extract::received_spf::records_no_spf_check;
 use crate::model::{Identity, SpfResult, canonical_ip};
 use crate::spf::Request;
 
@@ -117,19 +118,18 @@ pub fn plan(obs: &Observation) -> Plan {
         ..Plan::default()
     };
     let Some(ip) = obs.client_ip.map(canonical_ip) else {
-        plan.unverifiable = Some(
-            match obs
-                .verdict
-                .as_ref()
-                .and_then(|v| v.client_ip_raw.as_deref())
+        let verdict = obs.verdict.as_ref();
+        plan.unverifiable = Some(match verdict.and_then(|v| v.client_ip_raw.as_deref()) {
+            Some(raw) => format!("the recorded client IP {raw:?} is not a valid IP address"),
+            None if verdict.is_none() => "no SPF verdict and no client IP were found".to_string(),
+            None => match verdict
+                .filter(|v| records_no_spf_check(v))
+                .and_then(|v| v.writer.as_deref())
             {
-                Some(raw) => format!("the recorded client IP {raw:?} is not a valid IP address"),
-                None if obs.verdict.is_none() => {
-                    "no SPF verdict and no client IP were found".to_string()
-                }
+                Some(why) => format!("the receiver did not evaluate SPF ({why})"),
                 None => "the recorded verdict names no client IP".to_string(),
             },
-        );
+        });
         return plan;
     };
     let Some(spf_domain) = plan.spf_domain.clone() else {
@@ -147,9 +147,18 @@ pub fn plan(obs: &Observation) -> Plan {
         .clone()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| spf_domain.clone());
-    let mail_from = match (identity, obs.envelope_from.as_deref()) {
+    // The MAIL FROM to evaluate: as recorded when it belongs to spf_domain, the null sender
+    // as such, else postmaster@spf_domain (only %{l}-style macros can tell the difference).
+    let recorded_from = obs.envelope_from.as_deref().map(str::trim);
+    let mail_from = match (identity, recorded_from) {
         (Identity::MailFrom, Some("")) => String::new(),
-        (Identity::MailFrom, Some(addr)) if addr.contains('@') => addr.to_string(),
+        (Identity::MailFrom, Some(addr))
+            if addr.rsplit_once('@').is_some_and(|(_, d)| {
+                d.trim_end_matches('.').eq_ignore_ascii_case(&spf_domain)
+            }) =>
+        {
+            addr.to_string()
+        }
         (Identity::MailFrom, _) => format!("postmaster@{spf_domain}"),
         (Identity::Helo, from) => from.unwrap_or("").to_string(),
     };

@@ -126,47 +126,62 @@ impl Observation {
     }
 
     /// The domain whose policy is evaluated: for HELO the HELO name; for MAIL FROM the domain
-    /// of the envelope-from, or of `postmaster@HELO` for the null sender (RFC 7208 §2.4), or
-    /// the domain the verdict names when the envelope-from was not recorded.
+    /// the verdict names (what the receiver evaluated), else the domain of the envelope-from,
+    /// else, for the null sender, the HELO name (`postmaster@HELO`, RFC 7208 §2.4).
     pub fn spf_domain(&self) -> Option<String> {
+        let named = self
+            .verdict
+            .as_ref()
+            .and_then(|v| v.domain.clone())
+            .filter(|d| !d.trim().is_empty());
         let domain = match self.identity() {
-            Identity::Helo => self
-                .helo
-                .clone()
-                .or_else(|| self.verdict.as_ref().and_then(|v| v.domain.clone())),
-            Identity::MailFrom => match self.envelope_from.as_deref() {
-                Some("") => self.helo.clone(),
-                Some(addr) => Some(match addr.rsplit_once('@') {
-                    Some((_, domain)) => domain.to_string(),
-                    None => addr.to_string(),
-                }),
-                None => self.verdict.as_ref().and_then(|v| v.domain.clone()),
-            },
+            Identity::Helo => self.helo.clone().filter(|h| !h.trim().is_empty()).or(named),
+            Identity::MailFrom => {
+                named.or_else(|| match self.envelope_from.as_deref().map(str::trim) {
+                    Some("") => self.helo.clone(),
+                    Some(addr) => Some(
+                        addr.rsplit_once('@')
+                            .map_or(addr, |(_, domain)| domain)
+                            .to_string(),
+                    ),
+                    None => None,
+                })
+            }
         }?;
-        let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+        let domain = domain
+            .trim()
+            .trim_matches(|c| c == '<' || c == '>')
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
         (!domain.is_empty()).then_some(domain)
     }
 
-    /// Who recorded the verdict and how, e.g. `mx.example.net Received-SPF`.
-    pub fn recorded_by(&self) -> String {
+    /// Who recorded the verdict and how (the CSV `recorded_by` column): what extraction
+    /// determined, else the verdict's receiver and field, e.g. `mx.example.net Received-SPF`.
+    pub fn recorder(&self) -> String {
+        if let Some(by) = self
+            .recorded_by
+            .as_deref()
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+        {
+            return by.to_string();
+        }
         let Some(v) = &self.verdict else {
             return String::new();
         };
         let how = match (v.source, v.writer.as_deref()) {
-            (Some(VerdictSource::Log), Some(writer)) => writer.to_string(),
+            (Some(VerdictSource::Log | VerdictSource::OtherHeader) | None, Some(writer)) => {
+                writer.to_string()
+            }
             (Some(source), _) => source.as_str().to_string(),
-            (None, Some(writer)) => writer.to_string(),
             (None, None) => String::new(),
         };
-        match v
-            .receiver
-            .as_deref()
-            .map(str::trim)
-            .filter(|r| !r.is_empty())
-        {
-            Some(receiver) if !how.is_empty() => format!("{receiver} {how}"),
-            Some(receiver) => receiver.to_string(),
-            None => how,
-        }
+        [v.receiver.as_deref().unwrap_or(""), how.as_str()]
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }

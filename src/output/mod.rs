@@ -12,6 +12,7 @@ use chrono::SecondsFormat;
 
 use crate::classify::Finding;
 use crate::extract::Observation;
+use crate::extract::address::normalise_envelope_from;
 use crate::model::canonical_ip;
 
 /// One output format. Rows arrive in input order; `finish` flushes.
@@ -53,17 +54,36 @@ pub fn observation_cells(obs: &Observation) -> [String; 12] {
             .as_ref()
             .map(|l| l.to_string())
             .unwrap_or_default(),
-        obs.message_id.clone().unwrap_or_default(),
+        obs.message_id
+            .as_deref()
+            .map(|m| {
+                m.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string()
+            })
+            .unwrap_or_default(),
         obs.date
             .map(|d| d.to_rfc3339_opts(SecondsFormat::Secs, true))
             .unwrap_or_default(),
-        obs.header_from.clone().unwrap_or_default(),
-        obs.envelope_from.clone().unwrap_or_default(),
-        obs.helo.clone().unwrap_or_default(),
+        obs.header_from
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string(),
+        obs.envelope_from
+            .as_deref()
+            .map(normalise_envelope_from)
+            .unwrap_or_default(),
+        obs.helo
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string(),
         obs.client_ip
             .map(|ip| canonical_ip(ip).to_string())
             .unwrap_or_default(),
-        obs.recorded_by(),
+        obs.recorder(),
         verdict
             .and_then(|v| v.result)
             .map(|r| r.to_string())

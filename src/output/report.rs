@@ -135,7 +135,7 @@ fn render(domain: &str, ev: &DomainEvidence, now: DateTime<Utc>) -> String {
         let mut r: Vec<String> = ev
             .examples
             .iter()
-            .map(|f| f.observation.recorded_by())
+            .map(|f| f.observation.recorder())
             .filter(|r| !r.is_empty())
             .collect();
         r.sort();
