@@ -173,3 +173,15 @@ fn threads_must_be_positive() {
     let out = extract(&["-", "--threads", "0"], Some(b""));
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn output_to_a_device_is_written_in_place() {
+    let out = extract(&["tests/data/input/mbox/lf.mbox", "-o", "/dev/null"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta = std::fs::metadata("/dev/null").unwrap();
+    assert!(!meta.is_file(), "/dev/null must stay a device");
+}
