@@ -123,6 +123,8 @@ impl<'a> Reader<'a> {
     /// Read every path in order. The paths were checked to exist before.
     pub fn run(&mut self, paths: &[PathBuf]) -> Result<(), Stopped> {
         for path in paths {
+            // Loops are looked for within one path; a path given twice is read twice.
+            self.visited_dirs.clear();
             let source: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
             if path.as_os_str() == "-" {
                 self.files += 1;
