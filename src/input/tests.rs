@@ -314,3 +314,29 @@ fn the_same_directory_given_twice_is_read_twice() {
     let (seen, _) = read_all(&[dir.clone(), dir], 2, &Tuning::default());
     assert_eq!(seen.len(), 4);
 }
+
+#[test]
+fn separator_sender_and_date_reach_the_message() {
+    let path = PathBuf::from("tests/data/input/mbox/crlf.mbox");
+    let options = InputOptions::default();
+    let mut separators = Vec::new();
+    read_inputs(std::slice::from_ref(&path), &options, &mut |item| {
+        if let Item::Observation(o) = item {
+            separators.extend(
+                o.notes
+                    .iter()
+                    .filter_map(|n| n.strip_prefix("separator:"))
+                    .map(str::to_string),
+            );
+        }
+    })
+    .expect("read");
+    assert_eq!(
+        separators,
+        vec![
+            r#"Some("MAILER-DAEMON") Some("Fri Jul  8 12:08:34 2011")"#,
+            r#"Some("-") Some("Mon Jan  1 00:00:00 2001")"#,
+            r#"Some("bounce3@sender3.example") Some("Sat, 1 Jan 2022 10:00:03 +0000")"#,
+        ]
+    );
+}
