@@ -189,6 +189,7 @@ fn strip_message_id(value: &str) -> String {
 /// Where the CSV goes: stdout, or a temporary file beside FILE renamed over it at the end.
 enum Output {
     Stdout(BufWriter<io::Stdout>),
+    Special(BufWriter<File>),
     File {
         writer: BufWriter<File>,
         temp: PathBuf,
@@ -204,6 +205,15 @@ impl Output {
                 io::stdout(),
             )));
         };
+        if fs::metadata(target).is_ok_and(|meta| !meta.is_file()) {
+            // A device or pipe (`-o /dev/null`, `-o >(gzip ...)`): written in place, never
+            // replaced by a rename.
+            let file = File::options()
+                .write(true)
+                .open(target)
+                .with_context(|| format!("cannot open {}", target.display()))?;
+            return Ok(Output::Special(BufWriter::with_capacity(1 << 16, file)));
+        }
         let dir = match target.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
             _ => PathBuf::from("."),
@@ -231,6 +241,7 @@ impl Output {
     fn writer(&mut self) -> &mut dyn Write {
         match self {
             Output::Stdout(w) => w,
+            Output::Special(w) => w,
             Output::File { writer, .. } => writer,
         }
     }
@@ -238,6 +249,7 @@ impl Output {
     fn finish(self) -> anyhow::Result<()> {
         match self {
             Output::Stdout(mut w) => Ok(w.flush()?),
+            Output::Special(mut w) => Ok(w.flush()?),
             Output::File {
                 writer,
                 temp,

@@ -141,7 +141,7 @@ pub struct Tuning {
 impl Default for Tuning {
     fn default() -> Self {
         Tuning {
-            chunk_size: 2 << 20,
+            chunk_size: 1 << 20,
             header_cap: DEFAULT_HEADER_CAP,
             max_in_flight: None,
         }

@@ -131,6 +131,11 @@ pub(crate) fn finish_message(
             observation
                 .notes
                 .push(format!("header:{}", String::from_utf8_lossy(&raw.header)));
+            #[cfg(test)]
+            observation.notes.push(format!(
+                "separator:{:?} {:?}",
+                raw.mbox_sender, raw.mbox_date
+            ));
             items.push(Item::Observation(Box::new(observation)));
             true
         }

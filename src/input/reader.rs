@@ -123,6 +123,8 @@ impl<'a> Reader<'a> {
     /// Read every path in order. The paths were checked to exist before.
     pub fn run(&mut self, paths: &[PathBuf]) -> Result<(), Stopped> {
         for path in paths {
+            // Loops are looked for within one path; a path given twice is read twice.
+            self.visited_dirs.clear();
             let source: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
             if path.as_os_str() == "-" {
                 self.files += 1;
@@ -286,17 +288,20 @@ impl<'a> Reader<'a> {
         mtime_year: Option<i32>,
     ) -> Result<(), Stopped> {
         let source = place.file_source();
-        let head = match read_up_to(&mut raw, SNIFF_LEN) {
-            Ok(head) => head,
-            Err(err) => return self.problem(source, None, format!("read error: {err}")),
-        };
+        let (head, error) = read_up_to(&mut raw, SNIFF_LEN);
+        if let Some(err) = error.filter(|_| head.is_empty()) {
+            return self.problem(source, None, format!("read error: {err}"));
+        }
         let (stream, head, gzip): (Stream, Vec<u8>, bool) = if sniff(&head) == Kind::Gzip {
             let mut decoder: Stream = Box::new(MultiGzDecoder::new(Cursor::new(head).chain(raw)));
-            match read_up_to(&mut decoder, SNIFF_LEN) {
-                Ok(head) => (decoder, head, true),
-                Err(err) => {
+            let (head, error) = read_up_to(&mut decoder, SNIFF_LEN);
+            match error {
+                Some(err) if head.is_empty() => {
                     return self.problem(source, None, format!("cannot decompress (gzip): {err}"));
                 }
+                // What was decoded is read; the error comes again after it.
+                Some(err) => (Box::new(Failed(Some(err))) as Stream, head, true),
+                None => (decoder, head, true),
             }
         } else {
             (raw, head, false)
@@ -355,7 +360,7 @@ impl<'a> Reader<'a> {
         gzip: bool,
     ) -> Result<(), Stopped> {
         let cap = self.tuning.header_cap;
-        let mut at_eof = buf.len() < SNIFF_LEN;
+        let mut at_eof = false;
         let mut read_error = None;
         let mut more = |buf: &mut Vec<u8>, at_eof: &mut bool| {
             let want = buf.len().max(SNIFF_LEN);
@@ -513,11 +518,23 @@ fn sorted_entries(dir: &Path) -> io::Result<Vec<std::ffi::OsString>> {
     Ok(names)
 }
 
-/// Read until `n` bytes or the end of the stream.
-fn read_up_to(reader: &mut dyn Read, n: usize) -> io::Result<Vec<u8>> {
+/// Read until `n` bytes or the end of the stream; on an error, what was read before it.
+fn read_up_to(reader: &mut dyn Read, n: usize) -> (Vec<u8>, Option<io::Error>) {
     let mut buf = Vec::new();
-    read_more(reader, &mut buf, n)?;
-    Ok(buf)
+    let error = read_more(reader, &mut buf, n).err();
+    (buf, error)
+}
+
+/// A stream that failed: gives its error once, then ends.
+struct Failed(Option<io::Error>);
+
+impl Read for Failed {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        match self.0.take() {
+            Some(err) => Err(err),
+            None => Ok(0),
+        }
+    }
 }
 
 /// Append up to `n` more bytes; fewer only at the end of the stream. Returns how many.

@@ -265,3 +265,78 @@ fn single_message_header_only_is_read() {
     // The body was not read beyond the first sniffing read.
     assert!(stats.bytes < 64 * 1024, "{}", stats.bytes);
 }
+
+#[test]
+fn blank_lines_before_the_first_separator_are_fine() {
+    let data = b"\n\r\nFrom whoever\nA: 1\n\nbody\n";
+    let (_dir, path) = temp_file("lead.mbox", data);
+    let (seen, stats) = read_all(std::slice::from_ref(&path), 1, &Tuning::default());
+    assert_eq!(
+        seen,
+        vec![Seen::Message {
+            locator: "offset 3".into(),
+            header: "A: 1\n".into()
+        }]
+    );
+    assert_eq!(stats.problems, 0);
+}
+
+#[test]
+fn text_before_the_first_separator_is_reported() {
+    // Sniffed as an mbox only when it starts with `From `; a chunk that does not is junk.
+    let data = b"From x\nA: 1\n\n";
+    let (_dir, path) = temp_file("ok.mbox", data);
+    let (seen, _) = read_all(std::slice::from_ref(&path), 1, &Tuning::default());
+    assert_eq!(seen.len(), 1);
+    // A first line too long for a chunk cannot be a separator: its bytes are reported.
+    let mut long = b"From ".to_vec();
+    long.extend(std::iter::repeat_n(b'x', 5000));
+    long.extend_from_slice(b"\nA: 1\n\n");
+    let (_dir2, path2) = temp_file("long.mbox", &long);
+    let tuning = Tuning {
+        chunk_size: 1024,
+        ..Tuning::default()
+    };
+    let (seen, _) = read_all(std::slice::from_ref(&path2), 1, &tuning);
+    assert_eq!(
+        seen,
+        vec![Seen::Problem {
+            locator: "offset 0".into(),
+            message: "1024 bytes before the first message were skipped (no mbox 'From ' line)"
+                .into()
+        }]
+    );
+}
+
+#[test]
+fn the_same_directory_given_twice_is_read_twice() {
+    let dir = PathBuf::from("tests/data/input/eml");
+    let (seen, _) = read_all(&[dir.clone(), dir], 2, &Tuning::default());
+    assert_eq!(seen.len(), 4);
+}
+
+#[test]
+fn separator_sender_and_date_reach_the_message() {
+    let path = PathBuf::from("tests/data/input/mbox/crlf.mbox");
+    let options = InputOptions::default();
+    let mut separators = Vec::new();
+    read_inputs(std::slice::from_ref(&path), &options, &mut |item| {
+        if let Item::Observation(o) = item {
+            separators.extend(
+                o.notes
+                    .iter()
+                    .filter_map(|n| n.strip_prefix("separator:"))
+                    .map(str::to_string),
+            );
+        }
+    })
+    .expect("read");
+    assert_eq!(
+        separators,
+        vec![
+            r#"Some("MAILER-DAEMON") Some("Fri Jul  8 12:08:34 2011")"#,
+            r#"Some("-") Some("Mon Jan  1 00:00:00 2001")"#,
+            r#"Some("bounce3@sender3.example") Some("Sat, 1 Jan 2022 10:00:03 +0000")"#,
+        ]
+    );
+}
