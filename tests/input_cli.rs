@@ -49,10 +49,14 @@ fn stdin_mbox() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // '-' is neutralised like any cell that starts with '-' (DESIGN.md).
+    // stdin is named "<stdin>" in the source column.
     assert_eq!(
         rows(&out.stdout),
-        vec!["'-,offset 0", "'-,offset 816", "'-,offset 1620"]
+        vec![
+            "<stdin>,offset 0",
+            "<stdin>,offset 816",
+            "<stdin>,offset 1620"
+        ]
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -68,7 +72,7 @@ fn stdin_gzip_single_message() {
             .unwrap();
     let out = extract(&["-"], Some(&gz));
     assert!(out.status.success());
-    assert_eq!(rows(&out.stdout), vec!["'-,"]);
+    assert_eq!(rows(&out.stdout), vec!["<stdin>,"]);
 }
 
 #[test]
@@ -78,7 +82,7 @@ fn empty_stdin_is_a_problem_not_an_error() {
     assert!(rows(&out.stdout).is_empty());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("spfsleuth: -: empty file: no messages"),
+        stderr.contains("spfsleuth: <stdin>: empty file: no messages"),
         "{stderr}"
     );
     assert!(stderr.contains("1 problems"), "{stderr}");

@@ -1,6 +1,6 @@
 //! `spfsleuth scan PATH...`: the whole job, from a spam folder to a CSV of findings.
 
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use clap::{Args, ValueEnum};
 use super::{DnsArgs, ProfileArgs};
 use crate::extract::ExtractOptions;
 use crate::input::InputOptions;
-use crate::output::atomic::AtomicFile;
+use crate::output::atomic::{AtomicFile, Destination};
 use crate::output::report::EvidenceReports;
 use crate::output::summary::Summary;
 use crate::output::{CsvFindings, FindingWriter, jsonl::JsonLinesFindings};
@@ -83,46 +83,6 @@ impl scan::Progress for Bar {
     }
 }
 
-/// Where the report goes: stdout, or a file renamed into place at the end.
-enum Destination {
-    Stdout(BufWriter<io::Stdout>),
-    File(AtomicFile),
-}
-
-impl Destination {
-    fn open(path: Option<&Path>) -> anyhow::Result<Self> {
-        Ok(match path {
-            Some(path) => Destination::File(
-                AtomicFile::create(path)
-                    .with_context(|| format!("cannot create {}", path.display()))?,
-            ),
-            None => Destination::Stdout(BufWriter::with_capacity(1 << 16, io::stdout())),
-        })
-    }
-
-    fn commit(self) -> io::Result<()> {
-        match self {
-            Destination::Stdout(mut out) => out.flush(),
-            Destination::File(file) => file.commit(),
-        }
-    }
-}
-
-impl Write for Destination {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Destination::Stdout(out) => out.write(buf),
-            Destination::File(file) => file.write(buf),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Destination::Stdout(out) => out.flush(),
-            Destination::File(file) => file.flush(),
-        }
-    }
-}
-
 pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let dns_config = args.dns.config()?;
     let options = ScanOptions {
@@ -138,7 +98,12 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         concurrency: args.dns_concurrency.max(1),
         window: 4096,
     };
-    let mut destination = Destination::open(args.output.as_deref())?;
+    let mut destination = Destination::open(args.output.as_deref()).with_context(|| {
+        format!(
+            "cannot create {}",
+            args.output.as_deref().unwrap_or(Path::new("-")).display()
+        )
+    })?;
     let runtime = super::runtime()?;
     let show_progress = !args.quiet && io::stderr().is_terminal();
     let (stats, summary, cache) = runtime.block_on(async {

@@ -125,7 +125,11 @@ impl<'a> Reader<'a> {
         for path in paths {
             // Loops are looked for within one path; a path given twice is read twice.
             self.visited_dirs.clear();
-            let source: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
+            let source: Arc<str> = if path.as_os_str() == "-" {
+                Arc::from("<stdin>")
+            } else {
+                Arc::from(path.to_string_lossy().as_ref())
+            };
             if path.as_os_str() == "-" {
                 self.files += 1;
                 self.read_stream(Box::new(io::stdin()), Place::Direct { source }, None)?;

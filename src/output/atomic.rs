@@ -24,7 +24,7 @@ impl AtomicFile {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        let file = File::create(&temp)?;
+        let file = File::options().write(true).create_new(true).open(&temp)?;
         Ok(AtomicFile {
             target: target.to_path_buf(),
             temp,
@@ -62,5 +62,89 @@ impl Drop for AtomicFile {
             self.file = None;
             let _ = std::fs::remove_file(&self.temp);
         }
+    }
+}
+
+/// Where a report goes: stdout; a device or pipe given as `-o` (`/dev/null`,
+/// `>(gzip > x)`), written in place because it cannot be replaced by a rename; or a regular
+/// file, written atomically. Dropped without `commit`, a temporary file is removed.
+pub enum Destination {
+    Stdout(BufWriter<io::Stdout>),
+    InPlace(BufWriter<File>),
+    File(AtomicFile),
+}
+
+impl Destination {
+    pub fn open(path: Option<&Path>) -> io::Result<Self> {
+        let Some(path) = path else {
+            return Ok(Destination::Stdout(BufWriter::with_capacity(
+                1 << 16,
+                io::stdout(),
+            )));
+        };
+        if std::fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir()) {
+            let file = File::options().write(true).open(path)?;
+            return Ok(Destination::InPlace(BufWriter::with_capacity(
+                1 << 16,
+                file,
+            )));
+        }
+        AtomicFile::create(path).map(Destination::File)
+    }
+
+    /// Flush, and for a regular file rename it into place.
+    pub fn commit(self) -> io::Result<()> {
+        match self {
+            Destination::Stdout(mut out) => out.flush(),
+            Destination::InPlace(mut out) => out.flush(),
+            Destination::File(file) => file.commit(),
+        }
+    }
+}
+
+impl Write for Destination {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Destination::Stdout(out) => out.write(buf),
+            Destination::InPlace(out) => out.write(buf),
+            Destination::File(file) => file.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Destination::Stdout(out) => out.flush(),
+            Destination::InPlace(out) => out.flush(),
+            Destination::File(file) => file.flush(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_file_replaces_target_and_abandoned_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("report.csv");
+        std::fs::write(&target, "old").unwrap();
+        let mut d = Destination::open(Some(&target)).unwrap();
+        d.write_all(b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
+        d.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+        let mut d = Destination::open(Some(&target)).unwrap();
+        d.write_all(b"half").unwrap();
+        drop(d);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn devices_are_written_in_place() {
+        let mut d = Destination::open(Some(Path::new("/dev/null"))).unwrap();
+        d.write_all(b"x").unwrap();
+        d.commit().unwrap();
+        assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
     }
 }

@@ -139,3 +139,111 @@ impl<W: io::Write> FindingWriter for CsvFindings<W> {
         self.out.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::RecordedVerdict;
+    use crate::extract::VerdictSource;
+    use crate::extract::address::normalise_envelope_from as normalize_envelope_from;
+    use crate::model::Identity;
+    use crate::model::SpfResult;
+
+    #[test]
+    fn cells_follow_the_contract() {
+        let observation = Observation {
+            source: "spam.mbox".into(),
+            locator: Some(crate::input::Locator::Offset(42)),
+            message_id: Some("<abc@example.com>".into()),
+            date: chrono::DateTime::parse_from_rfc3339("2024-05-01T12:00:00+02:00")
+                .ok()
+                .map(|d| d.with_timezone(&chrono::Utc)),
+            header_from: Some("example.co.jp".into()),
+            envelope_from: Some("<error@sub.example.co.jp>".into()),
+            helo: Some("mail.example.co.jp".into()),
+            client_ip: "::ffff:192.0.2.154".parse().ok(),
+            verdict: Some(RecordedVerdict {
+                result: Some(SpfResult::Fail),
+                receiver: Some("mx.example.net".into()),
+                source: Some(VerdictSource::ReceivedSpf),
+                ..RecordedVerdict::default()
+            }),
+            ..Observation::default()
+        };
+        assert_eq!(
+            observation_cells(&observation),
+            [
+                "spam.mbox",
+                "offset 42",
+                "abc@example.com",
+                "2024-05-01T10:00:00Z",
+                "example.co.jp",
+                "error@sub.example.co.jp",
+                "mail.example.co.jp",
+                "192.0.2.154",
+                "mx.example.net Received-SPF",
+                "fail",
+                "mailfrom",
+                "sub.example.co.jp",
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_observation_gives_empty_cells() {
+        let observation = Observation {
+            source: "-".into(),
+            locator: Some(crate::input::Locator::Whole),
+            ..Observation::default()
+        };
+        let cells = observation_cells(&observation);
+        assert_eq!(cells[0], "-");
+        assert!(cells[1..].iter().all(String::is_empty), "{cells:?}");
+    }
+
+    #[test]
+    fn envelope_from_forms() {
+        assert_eq!(normalize_envelope_from("<>"), "");
+        assert_eq!(normalize_envelope_from(" <a@b.c> "), "a@b.c");
+        assert_eq!(normalize_envelope_from("\"a@b.c\""), "a@b.c");
+        assert_eq!(normalize_envelope_from("b.c"), "b.c");
+        assert_eq!(normalize_envelope_from("\"x y\"@b.c"), "\"x y\"@b.c");
+    }
+
+    #[test]
+    fn spf_domain_choices() {
+        let mut observation = Observation {
+            envelope_from: Some("".into()),
+            helo: Some("mx.sender.example".into()),
+            ..Observation::default()
+        };
+        assert_eq!(
+            observation.spf_domain().as_deref(),
+            Some("mx.sender.example")
+        );
+        observation.envelope_from = Some("bounce@news.example".into());
+        assert_eq!(observation.spf_domain().as_deref(), Some("news.example"));
+        observation.verdict = Some(RecordedVerdict {
+            identity: Some(Identity::Helo),
+            ..RecordedVerdict::default()
+        });
+        assert_eq!(
+            observation.spf_domain().as_deref(),
+            Some("mx.sender.example")
+        );
+        observation.verdict = Some(RecordedVerdict {
+            domain: Some("named.example".into()),
+            ..RecordedVerdict::default()
+        });
+        assert_eq!(observation.spf_domain().as_deref(), Some("named.example"));
+    }
+
+    #[test]
+    fn ipv6_is_rfc5952() {
+        let observation = Observation {
+            client_ip: "2001:0db8:0000:0000:0000:0000:0000:0001".parse().ok(),
+            ..Observation::default()
+        };
+        assert_eq!(observation_cells(&observation)[7], "2001:db8::1");
+    }
+}
