@@ -46,6 +46,7 @@ pub fn run(args: ExtractArgs) -> anyhow::Result<ExitCode> {
         threads: args.threads.map(usize::from),
     };
     let started = Instant::now();
+    crate::input::check_paths(&args.paths)?;
     let mut output = Destination::open(args.output.as_deref()).with_context(|| {
         format!(
             "cannot create {}",

@@ -98,6 +98,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         concurrency: args.dns_concurrency.max(1),
         window: 4096,
     };
+    crate::input::check_paths(&args.paths)?;
     let mut destination = Destination::open(args.output.as_deref()).with_context(|| {
         format!(
             "cannot create {}",

@@ -227,8 +227,14 @@ pub fn read_inputs_tuned(
     Ok(stats)
 }
 
-/// A path given on the command line must exist and be readable: otherwise the run stops
-/// before it starts (a typo should not give an empty report).
+/// Every path given on the command line must exist and be readable: otherwise the run
+/// stops before it starts (a typo should not give an empty report). Callers that write a
+/// header before reading call this first.
+pub fn check_paths(paths: &[PathBuf]) -> Result<(), InputError> {
+    paths.iter().try_for_each(|p| check_path(p))
+}
+
+/// One path of [`check_paths`].
 fn check_path(path: &std::path::Path) -> Result<(), InputError> {
     if path.as_os_str() == "-" {
         return Ok(());
