@@ -21,7 +21,7 @@ fn data(name: &str) -> PathBuf {
 
 fn golden(name: &str, actual: &str) {
     let path = data(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+    if std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
         std::fs::write(&path, actual).unwrap();
         return;
     }

@@ -1,6 +1,8 @@
 //! `check_host()` itself (RFC 7208 §4-§6): record lookup and selection, the mechanisms,
 //! redirect and exp, the processing limits, and the trace of everything it did.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::pin::Pin;
@@ -529,9 +531,8 @@ impl<'a> Engine<'a> {
                 },
             );
         };
-        let text = String::from_utf8_lossy(&spf).into_owned();
-        let parsed = record::parse(&text);
-        trace.record = Some(text);
+        let parsed = parsed_record(&spf);
+        trace.record = Some(parsed.text.clone());
 
         // §4.6: a syntax error anywhere is a permerror, before anything is evaluated.
         if let Some(first) = parsed.errors.first() {
@@ -959,6 +960,30 @@ impl<'a> Engine<'a> {
             }
         }
     }
+}
+
+/// Records parsed on this thread, by text: the records of shared providers are met again and
+/// again in a batch, and parsing is the engine's main cost. Bounded: cleared when full.
+const PARSED_CACHE_SIZE: usize = 4096;
+
+thread_local! {
+    static PARSED: RefCell<HashMap<Box<[u8]>, Arc<ParsedRecord>>> = RefCell::new(HashMap::new());
+}
+
+/// The parsed form of a record's text (joined TXT strings), from the per-thread memo.
+fn parsed_record(text: &[u8]) -> Arc<ParsedRecord> {
+    if let Some(hit) = PARSED.with(|cache| cache.borrow().get(text).cloned()) {
+        return hit;
+    }
+    let parsed = Arc::new(record::parse(&String::from_utf8_lossy(text)));
+    PARSED.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= PARSED_CACHE_SIZE {
+            cache.clear();
+        }
+        cache.insert(text.into(), Arc::clone(&parsed));
+    });
+    parsed
 }
 
 /// The start of every "no record" detail.
