@@ -61,6 +61,12 @@ pub const BATCH_HEADER: [&str; 8] = [
 pub const BATCH_CONCURRENCY: usize = 256;
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    // Mistakes in what the user typed are reported before any DNS is set up.
+    let single = if args.batch {
+        None
+    } else {
+        Some(single_request(&args)?)
+    };
     let config = dns_config(&args.dns)?;
     let profile = Arc::new(args.profile.profile());
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -73,7 +79,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     };
     let lookup: Arc<dyn Lookup> = cache.clone();
 
-    if args.batch {
+    if let Some(request) = single {
+        let evaluation = runtime.block_on(check_host(&*lookup, &profile, &request));
+        let mut out = io::stdout().lock();
+        out.write_all(render_evaluation(&request, &profile, &evaluation).as_bytes())?;
+        out.flush()?;
+    } else {
         let stdin = io::stdin();
         let stdout = io::stdout();
         let mut out = io::BufWriter::new(stdout.lock());
@@ -93,12 +104,6 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 summary.malformed, summary.rows
             );
         }
-    } else {
-        let request = single_request(&args)?;
-        let evaluation = runtime.block_on(check_host(&*lookup, &profile, &request));
-        let mut out = io::stdout().lock();
-        out.write_all(render_evaluation(&request, &profile, &evaluation).as_bytes())?;
-        out.flush()?;
     }
 
     if let Some(path) = &args.dns.save_dns {

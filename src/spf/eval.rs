@@ -373,13 +373,37 @@ impl<'a> Engine<'a> {
             },
             _ => Vec::new(),
         };
-        let mut validated = Vec::new();
-        for name in names.iter().take(self.profile.max_ptr_names) {
-            if self.resolves_to_client(name, steps).await {
-                validated.push(name.trim_end_matches('.').to_ascii_lowercase());
-            }
-        }
-        validated
+        let candidates: Vec<&str> = names
+            .iter()
+            .take(self.profile.max_ptr_names)
+            .map(|n| n.trim_end_matches('.'))
+            .collect();
+        let valid = self.validate(&candidates, steps).await;
+        candidates
+            .iter()
+            .zip(valid)
+            .filter(|(_, ok)| *ok)
+            .map(|(name, _)| name.to_ascii_lowercase())
+            .collect()
+    }
+
+    /// Which of these names resolve back to the client (§5.5)? The address queries run
+    /// concurrently, so names whose lookups time out cost one timeout, not one each; their
+    /// answers appear in `steps` in the order of the names.
+    async fn validate(&self, names: &[&str], steps: &mut Vec<DnsStep>) -> Vec<bool> {
+        let checks = names.iter().map(|name| async move {
+            let mut own = Vec::new();
+            let ok = self.resolves_to_client(name, &mut own).await;
+            (ok, own)
+        });
+        let results = futures::future::join_all(checks).await;
+        results
+            .into_iter()
+            .map(|(ok, own)| {
+                steps.extend(own);
+                ok
+            })
+            .collect()
     }
 
     async fn resolves_to_client(&self, name: &str, steps: &mut Vec<DnsStep>) -> bool {
@@ -929,16 +953,14 @@ impl<'a> Engine<'a> {
                 let target = target.trim_end_matches('.');
                 // §4.6.4: PTR names beyond the limit are ignored. Names that could not
                 // match are not validated at all.
-                for name in names.iter().take(self.profile.max_ptr_names) {
-                    let name = name.trim_end_matches('.');
-                    if !(name.eq_ignore_ascii_case(target) || is_subdomain(name, target)) {
-                        continue;
-                    }
-                    if self.resolves_to_client(name, &mut step.lookups).await {
-                        return Ok(true);
-                    }
-                }
-                Ok(false)
+                let candidates: Vec<&str> = names
+                    .iter()
+                    .take(self.profile.max_ptr_names)
+                    .map(|n| n.trim_end_matches('.'))
+                    .filter(|n| n.eq_ignore_ascii_case(target) || is_subdomain(n, target))
+                    .collect();
+                let valid = self.validate(&candidates, &mut step.lookups).await;
+                Ok(valid.contains(&true))
             }
             Mechanism::Exists { domain: spec } => {
                 self.count_lookup(domain, &term.text)?;
