@@ -202,13 +202,14 @@ fn clean_sender(text: &str) -> String {
 
 /// The human-readable report of one evaluation: result, explanation, counters, trace.
 pub fn render_evaluation(request: &Request, profile: &Profile, e: &Evaluation) -> String {
+    use crate::spf::trace::printable;
     use std::fmt::Write as _;
     let mut out = String::new();
     let _ = writeln!(out, "result: {}", e.result);
     let sender = if request.mail_from.is_empty() {
         "<> (null sender)".to_string()
     } else {
-        request.mail_from.clone()
+        printable(&request.mail_from).into_owned()
     };
     let _ = writeln!(
         out,
@@ -228,16 +229,16 @@ pub fn render_evaluation(request: &Request, profile: &Profile, e: &Evaluation) -
         }
     );
     if let Some(record) = &e.record {
-        let _ = writeln!(out, "record: {record}");
+        let _ = writeln!(out, "record: {}", printable(record));
     }
     if let Some(matched) = &e.matched {
         let _ = writeln!(out, "matched: {matched}");
     }
     if let Some(explanation) = &e.explanation {
-        let _ = writeln!(out, "explanation: {explanation}");
+        let _ = writeln!(out, "explanation: {}", printable(explanation));
     }
     if let Some(problem) = &e.problem {
-        let _ = writeln!(out, "problem: {problem}");
+        let _ = writeln!(out, "problem: {}", printable(&problem.to_string()));
     }
     let _ = writeln!(
         out,

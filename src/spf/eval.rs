@@ -782,6 +782,14 @@ impl<'a> Engine<'a> {
         };
         let mut out = String::new();
         ms.expand_into(&self.values(domain, &p), &mut out, MAX_EXPLANATION);
+        // Values from the request (a local-part from a log) may hold control characters;
+        // an explanation is shown to people and written into reports.
+        if out.contains(char::is_control) {
+            out = out
+                .chars()
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect();
+        }
         Ok(out)
     }
 

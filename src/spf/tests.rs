@@ -593,3 +593,30 @@ async fn ptr_names_timing_out_cost_one_timeout_not_ten() {
         Some("unknown.example.com")
     );
 }
+
+#[test]
+fn control_characters_never_reach_the_rendered_trace_or_explanation() {
+    let mut z = MemoryZone::new();
+    z.add_txt(
+        "evil.example.com",
+        "v=spf1 a:%{l}.example.com -all exp=why.example.com",
+    );
+    z.add_txt("why.example.com", "bad %{l}");
+    z.add_txt("worse.example.com", "v=spf1 \u{1b}[2J -all");
+    let e = check(&z, "192.0.2.1", "x\u{1b}[31m\r\ny@evil.example.com");
+    assert_eq!(e.result, SpfResult::Fail);
+    assert_eq!(e.explanation.as_deref(), Some("bad x?[31m??y"));
+    let text = e.trace.render();
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{text:?}"
+    );
+    let e = check(&z, "192.0.2.1", "x@worse.example.com");
+    assert_eq!(e.result, SpfResult::PermError);
+    let text = e.trace.render();
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{text:?}"
+    );
+    assert!(text.contains("\\u{1b}[2J"), "{text}");
+}
