@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use spfsleuth::cli::check::run_batch;
+use spfsleuth::cli::check::{BatchOptions, run_batch};
 use spfsleuth::dns::memory::MemoryZone;
 use spfsleuth::model::Identity;
 use spfsleuth::spf::{Profile, Request, check_host};
@@ -215,7 +215,7 @@ fn main() {
                 input.as_bytes(),
                 &mut out,
                 &mut err,
-                256,
+                BatchOptions::default(),
             ))
             .unwrap();
         let secs = start.elapsed().as_secs_f64();

@@ -60,6 +60,24 @@ pub const BATCH_HEADER: [&str; 8] = [
 /// Evaluations in flight at once in `--batch` (they mostly wait for DNS).
 pub const BATCH_CONCURRENCY: usize = 256;
 
+/// How `--batch` evaluates its lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchOptions {
+    /// Which identity every line is checked for.
+    pub identity: Identity,
+    /// Evaluations in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        BatchOptions {
+            identity: Identity::MailFrom,
+            concurrency: BATCH_CONCURRENCY,
+        }
+    }
+}
+
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     // Mistakes in what the user typed are reported before any DNS is set up.
     let single = if args.batch {
@@ -95,7 +113,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             stdin.lock(),
             &mut out,
             &mut err,
-            BATCH_CONCURRENCY,
+            BatchOptions {
+                identity: args.identity,
+                concurrency: BATCH_CONCURRENCY,
+            },
         ))?;
         out.flush()?;
         if summary.malformed > 0 {
@@ -268,7 +289,7 @@ struct Line {
     request: Result<Request, String>,
 }
 
-fn parse_line(number: u64, raw: &[u8]) -> Line {
+fn parse_line(number: u64, raw: &[u8], identity: Identity) -> Line {
     let text = String::from_utf8_lossy(raw);
     let text = text.strip_suffix('\n').unwrap_or(&text);
     let text = text.strip_suffix('\r').unwrap_or(text);
@@ -294,7 +315,7 @@ fn parse_line(number: u64, raw: &[u8]) -> Line {
                 ip: addr,
                 mail_from: clean_sender(&sender),
                 helo: helo.clone(),
-                identity: Identity::MailFrom,
+                identity,
             }),
         }
     };
@@ -309,8 +330,8 @@ fn parse_line(number: u64, raw: &[u8]) -> Line {
 
 /// Evaluate lines `ip<TAB>sender<TAB>helo` (empty sender = null sender, helo optional)
 /// and write the CSV of `check --batch` to `out`: the header, then one row per line in
-/// input order. Evaluations run concurrently (at most `concurrency` at once, spawned on
-/// the current tokio runtime). A malformed line gets a row with an empty result and a
+/// input order. Evaluations run concurrently (at most `options.concurrency` at once,
+/// spawned on the current tokio runtime). A malformed line gets a row with an empty result and a
 /// message on `err`; the batch goes on. Must be called inside a tokio runtime.
 pub async fn run_batch(
     lookup: Arc<dyn Lookup>,
@@ -318,7 +339,7 @@ pub async fn run_batch(
     mut input: impl BufRead,
     out: &mut dyn Write,
     err: &mut dyn Write,
-    concurrency: usize,
+    options: BatchOptions,
 ) -> io::Result<BatchSummary> {
     write_record(out, &BATCH_HEADER)?;
     let mut read_error: Option<io::Error> = None;
@@ -338,7 +359,7 @@ pub async fn run_batch(
     });
     let mut rows = futures::stream::iter(lines.zip(1u64..))
         .map(|(raw, number)| {
-            let line = parse_line(number, &raw);
+            let line = parse_line(number, &raw, options.identity);
             let task = match &line.request {
                 Ok(request) => {
                     let lookup = Arc::clone(&lookup);
@@ -358,7 +379,7 @@ pub async fn run_batch(
                 (line, evaluation)
             }
         })
-        .buffered(concurrency.max(1));
+        .buffered(options.concurrency.max(1));
 
     let mut summary = BatchSummary::default();
     while let Some((line, evaluation)) = rows.next().await {
@@ -446,20 +467,36 @@ mod tests {
 
     #[test]
     fn lines_split_into_requests() {
-        let l = parse_line(1, b"192.0.2.1\t<a@example.com>\tmail.example.com\r\n");
+        let l = parse_line(
+            1,
+            b"192.0.2.1\t<a@example.com>\tmail.example.com\r\n",
+            Identity::MailFrom,
+        );
         let r = l.request.unwrap();
         assert_eq!(r.mail_from, "a@example.com");
         assert_eq!(r.helo, "mail.example.com");
-        let l = parse_line(2, b"192.0.2.1\t\tmail.example.com");
+        let l = parse_line(2, b"192.0.2.1\t\tmail.example.com", Identity::MailFrom);
         assert_eq!(l.request.unwrap().mail_from, "");
-        let l = parse_line(3, b"2001:db8::1\ta@example.com");
+        let l = parse_line(3, b"2001:db8::1\ta@example.com", Identity::MailFrom);
         assert_eq!(l.request.unwrap().helo, "");
-        assert!(parse_line(4, b"192.0.2.1").request.is_err());
-        assert!(parse_line(5, b"a\tb\tc\td").request.is_err());
-        assert!(parse_line(6, b"999.1.1.1\ta@b.example\th").request.is_err());
-        assert!(parse_line(7, b"\n").request.is_err());
         assert!(
-            parse_line(8, b"192.0.2.1\t\xff\xfe@x.example\th")
+            parse_line(4, b"192.0.2.1", Identity::MailFrom)
+                .request
+                .is_err()
+        );
+        assert!(
+            parse_line(5, b"a\tb\tc\td", Identity::MailFrom)
+                .request
+                .is_err()
+        );
+        assert!(
+            parse_line(6, b"999.1.1.1\ta@b.example\th", Identity::MailFrom)
+                .request
+                .is_err()
+        );
+        assert!(parse_line(7, b"\n", Identity::MailFrom).request.is_err());
+        assert!(
+            parse_line(8, b"192.0.2.1\t\xff\xfe@x.example\th", Identity::MailFrom)
                 .request
                 .is_ok()
         );
