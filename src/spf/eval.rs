@@ -993,8 +993,10 @@ impl<'a> Engine<'a> {
 }
 
 /// Records parsed on this thread, by text: the records of shared providers are met again and
-/// again in a batch, and parsing is the engine's main cost. Bounded: cleared when full.
-const PARSED_CACHE_SIZE: usize = 4096;
+/// again in a batch, and parsing is the engine's main cost. Bounded: cleared when full, and
+/// records longer than any real one are parsed each time rather than kept.
+const PARSED_CACHE_SIZE: usize = 2048;
+const PARSED_CACHE_MAX_RECORD: usize = 4096;
 
 thread_local! {
     static PARSED: RefCell<HashMap<Box<[u8]>, Arc<ParsedRecord>>> = RefCell::new(HashMap::new());
@@ -1006,6 +1008,9 @@ fn parsed_record(text: &[u8]) -> Arc<ParsedRecord> {
         return hit;
     }
     let parsed = Arc::new(record::parse(&String::from_utf8_lossy(text)));
+    if text.len() > PARSED_CACHE_MAX_RECORD {
+        return parsed;
+    }
     PARSED.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.len() >= PARSED_CACHE_SIZE {
