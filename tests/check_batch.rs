@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use spfsleuth::cli::check::{BATCH_HEADER, BatchSummary, render_evaluation, run_batch};
+use spfsleuth::cli::check::{
+    BATCH_HEADER, BatchOptions, BatchSummary, render_evaluation, run_batch,
+};
 use spfsleuth::dns::memory::MemoryZone;
 use spfsleuth::dns::{DnsError, Lookup, LookupFuture, RecordType};
 use spfsleuth::model::Identity;
@@ -21,7 +23,7 @@ fn data(name: &str) -> PathBuf {
 
 fn golden(name: &str, actual: &str) {
     let path = data(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+    if std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
         std::fs::write(&path, actual).unwrap();
         return;
     }
@@ -74,7 +76,10 @@ async fn batch(
         input,
         &mut out,
         &mut err,
-        concurrency,
+        BatchOptions {
+            identity: Identity::MailFrom,
+            concurrency,
+        },
     )
     .await
     .unwrap();

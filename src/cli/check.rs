@@ -60,7 +60,31 @@ pub const BATCH_HEADER: [&str; 8] = [
 /// Evaluations in flight at once in `--batch` (they mostly wait for DNS).
 pub const BATCH_CONCURRENCY: usize = 256;
 
+/// How `--batch` evaluates its lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchOptions {
+    /// Which identity every line is checked for.
+    pub identity: Identity,
+    /// Evaluations in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        BatchOptions {
+            identity: Identity::MailFrom,
+            concurrency: BATCH_CONCURRENCY,
+        }
+    }
+}
+
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    // Mistakes in what the user typed are reported before any DNS is set up.
+    let single = if args.batch {
+        None
+    } else {
+        Some(single_request(&args)?)
+    };
     let config = dns_config(&args.dns)?;
     let profile = Arc::new(args.profile.profile());
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -73,7 +97,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     };
     let lookup: Arc<dyn Lookup> = cache.clone();
 
-    if args.batch {
+    if let Some(request) = single {
+        let evaluation = runtime.block_on(check_host(&*lookup, &profile, &request));
+        let mut out = io::stdout().lock();
+        out.write_all(render_evaluation(&request, &profile, &evaluation).as_bytes())?;
+        out.flush()?;
+    } else {
         let stdin = io::stdin();
         let stdout = io::stdout();
         let mut out = io::BufWriter::new(stdout.lock());
@@ -84,7 +113,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             stdin.lock(),
             &mut out,
             &mut err,
-            BATCH_CONCURRENCY,
+            BatchOptions {
+                identity: args.identity,
+                concurrency: BATCH_CONCURRENCY,
+            },
         ))?;
         out.flush()?;
         if summary.malformed > 0 {
@@ -93,12 +125,6 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 summary.malformed, summary.rows
             );
         }
-    } else {
-        let request = single_request(&args)?;
-        let evaluation = runtime.block_on(check_host(&*lookup, &profile, &request));
-        let mut out = io::stdout().lock();
-        out.write_all(render_evaluation(&request, &profile, &evaluation).as_bytes())?;
-        out.flush()?;
     }
 
     if let Some(path) = &args.dns.save_dns {
@@ -197,13 +223,14 @@ fn clean_sender(text: &str) -> String {
 
 /// The human-readable report of one evaluation: result, explanation, counters, trace.
 pub fn render_evaluation(request: &Request, profile: &Profile, e: &Evaluation) -> String {
+    use crate::spf::trace::printable;
     use std::fmt::Write as _;
     let mut out = String::new();
     let _ = writeln!(out, "result: {}", e.result);
     let sender = if request.mail_from.is_empty() {
         "<> (null sender)".to_string()
     } else {
-        request.mail_from.clone()
+        printable(&request.mail_from).into_owned()
     };
     let _ = writeln!(
         out,
@@ -223,16 +250,16 @@ pub fn render_evaluation(request: &Request, profile: &Profile, e: &Evaluation) -
         }
     );
     if let Some(record) = &e.record {
-        let _ = writeln!(out, "record: {record}");
+        let _ = writeln!(out, "record: {}", printable(record));
     }
     if let Some(matched) = &e.matched {
         let _ = writeln!(out, "matched: {matched}");
     }
     if let Some(explanation) = &e.explanation {
-        let _ = writeln!(out, "explanation: {explanation}");
+        let _ = writeln!(out, "explanation: {}", printable(explanation));
     }
     if let Some(problem) = &e.problem {
-        let _ = writeln!(out, "problem: {problem}");
+        let _ = writeln!(out, "problem: {}", printable(&problem.to_string()));
     }
     let _ = writeln!(
         out,
@@ -262,7 +289,7 @@ struct Line {
     request: Result<Request, String>,
 }
 
-fn parse_line(number: u64, raw: &[u8]) -> Line {
+fn parse_line(number: u64, raw: &[u8], identity: Identity) -> Line {
     let text = String::from_utf8_lossy(raw);
     let text = text.strip_suffix('\n').unwrap_or(&text);
     let text = text.strip_suffix('\r').unwrap_or(text);
@@ -288,7 +315,7 @@ fn parse_line(number: u64, raw: &[u8]) -> Line {
                 ip: addr,
                 mail_from: clean_sender(&sender),
                 helo: helo.clone(),
-                identity: Identity::MailFrom,
+                identity,
             }),
         }
     };
@@ -303,8 +330,8 @@ fn parse_line(number: u64, raw: &[u8]) -> Line {
 
 /// Evaluate lines `ip<TAB>sender<TAB>helo` (empty sender = null sender, helo optional)
 /// and write the CSV of `check --batch` to `out`: the header, then one row per line in
-/// input order. Evaluations run concurrently (at most `concurrency` at once, spawned on
-/// the current tokio runtime). A malformed line gets a row with an empty result and a
+/// input order. Evaluations run concurrently (at most `options.concurrency` at once,
+/// spawned on the current tokio runtime). A malformed line gets a row with an empty result and a
 /// message on `err`; the batch goes on. Must be called inside a tokio runtime.
 pub async fn run_batch(
     lookup: Arc<dyn Lookup>,
@@ -312,7 +339,7 @@ pub async fn run_batch(
     mut input: impl BufRead,
     out: &mut dyn Write,
     err: &mut dyn Write,
-    concurrency: usize,
+    options: BatchOptions,
 ) -> io::Result<BatchSummary> {
     write_record(out, &BATCH_HEADER)?;
     let mut read_error: Option<io::Error> = None;
@@ -332,7 +359,7 @@ pub async fn run_batch(
     });
     let mut rows = futures::stream::iter(lines.zip(1u64..))
         .map(|(raw, number)| {
-            let line = parse_line(number, &raw);
+            let line = parse_line(number, &raw, options.identity);
             let task = match &line.request {
                 Ok(request) => {
                     let lookup = Arc::clone(&lookup);
@@ -352,7 +379,7 @@ pub async fn run_batch(
                 (line, evaluation)
             }
         })
-        .buffered(concurrency.max(1));
+        .buffered(options.concurrency.max(1));
 
     let mut summary = BatchSummary::default();
     while let Some((line, evaluation)) = rows.next().await {
@@ -440,20 +467,36 @@ mod tests {
 
     #[test]
     fn lines_split_into_requests() {
-        let l = parse_line(1, b"192.0.2.1\t<a@example.com>\tmail.example.com\r\n");
+        let l = parse_line(
+            1,
+            b"192.0.2.1\t<a@example.com>\tmail.example.com\r\n",
+            Identity::MailFrom,
+        );
         let r = l.request.unwrap();
         assert_eq!(r.mail_from, "a@example.com");
         assert_eq!(r.helo, "mail.example.com");
-        let l = parse_line(2, b"192.0.2.1\t\tmail.example.com");
+        let l = parse_line(2, b"192.0.2.1\t\tmail.example.com", Identity::MailFrom);
         assert_eq!(l.request.unwrap().mail_from, "");
-        let l = parse_line(3, b"2001:db8::1\ta@example.com");
+        let l = parse_line(3, b"2001:db8::1\ta@example.com", Identity::MailFrom);
         assert_eq!(l.request.unwrap().helo, "");
-        assert!(parse_line(4, b"192.0.2.1").request.is_err());
-        assert!(parse_line(5, b"a\tb\tc\td").request.is_err());
-        assert!(parse_line(6, b"999.1.1.1\ta@b.example\th").request.is_err());
-        assert!(parse_line(7, b"\n").request.is_err());
         assert!(
-            parse_line(8, b"192.0.2.1\t\xff\xfe@x.example\th")
+            parse_line(4, b"192.0.2.1", Identity::MailFrom)
+                .request
+                .is_err()
+        );
+        assert!(
+            parse_line(5, b"a\tb\tc\td", Identity::MailFrom)
+                .request
+                .is_err()
+        );
+        assert!(
+            parse_line(6, b"999.1.1.1\ta@b.example\th", Identity::MailFrom)
+                .request
+                .is_err()
+        );
+        assert!(parse_line(7, b"\n", Identity::MailFrom).request.is_err());
+        assert!(
+            parse_line(8, b"192.0.2.1\t\xff\xfe@x.example\th", Identity::MailFrom)
                 .request
                 .is_ok()
         );

@@ -1,6 +1,8 @@
 //! `check_host()` itself (RFC 7208 §4-§6): record lookup and selection, the mechanisms,
 //! redirect and exp, the processing limits, and the trace of everything it did.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::pin::Pin;
@@ -371,13 +373,37 @@ impl<'a> Engine<'a> {
             },
             _ => Vec::new(),
         };
-        let mut validated = Vec::new();
-        for name in names.iter().take(self.profile.max_ptr_names) {
-            if self.resolves_to_client(name, steps).await {
-                validated.push(name.trim_end_matches('.').to_ascii_lowercase());
-            }
-        }
-        validated
+        let candidates: Vec<&str> = names
+            .iter()
+            .take(self.profile.max_ptr_names)
+            .map(|n| n.trim_end_matches('.'))
+            .collect();
+        let valid = self.validate(&candidates, steps).await;
+        candidates
+            .iter()
+            .zip(valid)
+            .filter(|(_, ok)| *ok)
+            .map(|(name, _)| name.to_ascii_lowercase())
+            .collect()
+    }
+
+    /// Which of these names resolve back to the client (§5.5)? The address queries run
+    /// concurrently, so names whose lookups time out cost one timeout, not one each; their
+    /// answers appear in `steps` in the order of the names.
+    async fn validate(&self, names: &[&str], steps: &mut Vec<DnsStep>) -> Vec<bool> {
+        let checks = names.iter().map(|name| async move {
+            let mut own = Vec::new();
+            let ok = self.resolves_to_client(name, &mut own).await;
+            (ok, own)
+        });
+        let results = futures::future::join_all(checks).await;
+        results
+            .into_iter()
+            .map(|(ok, own)| {
+                steps.extend(own);
+                ok
+            })
+            .collect()
     }
 
     async fn resolves_to_client(&self, name: &str, steps: &mut Vec<DnsStep>) -> bool {
@@ -529,9 +555,8 @@ impl<'a> Engine<'a> {
                 },
             );
         };
-        let text = String::from_utf8_lossy(&spf).into_owned();
-        let parsed = record::parse(&text);
-        trace.record = Some(text);
+        let parsed = parsed_record(&spf);
+        trace.record = Some(parsed.text.clone());
 
         // §4.6: a syntax error anywhere is a permerror, before anything is evaluated.
         if let Some(first) = parsed.errors.first() {
@@ -757,6 +782,14 @@ impl<'a> Engine<'a> {
         };
         let mut out = String::new();
         ms.expand_into(&self.values(domain, &p), &mut out, MAX_EXPLANATION);
+        // Values from the request (a local-part from a log) may hold control characters;
+        // an explanation is shown to people and written into reports.
+        if out.contains(char::is_control) {
+            out = out
+                .chars()
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect();
+        }
         Ok(out)
     }
 
@@ -928,16 +961,14 @@ impl<'a> Engine<'a> {
                 let target = target.trim_end_matches('.');
                 // §4.6.4: PTR names beyond the limit are ignored. Names that could not
                 // match are not validated at all.
-                for name in names.iter().take(self.profile.max_ptr_names) {
-                    let name = name.trim_end_matches('.');
-                    if !(name.eq_ignore_ascii_case(target) || is_subdomain(name, target)) {
-                        continue;
-                    }
-                    if self.resolves_to_client(name, &mut step.lookups).await {
-                        return Ok(true);
-                    }
-                }
-                Ok(false)
+                let candidates: Vec<&str> = names
+                    .iter()
+                    .take(self.profile.max_ptr_names)
+                    .map(|n| n.trim_end_matches('.'))
+                    .filter(|n| n.eq_ignore_ascii_case(target) || is_subdomain(n, target))
+                    .collect();
+                let valid = self.validate(&candidates, &mut step.lookups).await;
+                Ok(valid.contains(&true))
             }
             Mechanism::Exists { domain: spec } => {
                 self.count_lookup(domain, &term.text)?;
@@ -959,6 +990,35 @@ impl<'a> Engine<'a> {
             }
         }
     }
+}
+
+/// Records parsed on this thread, by text: the records of shared providers are met again and
+/// again in a batch, and parsing is the engine's main cost. Bounded: cleared when full, and
+/// records longer than any real one are parsed each time rather than kept.
+const PARSED_CACHE_SIZE: usize = 2048;
+const PARSED_CACHE_MAX_RECORD: usize = 4096;
+
+thread_local! {
+    static PARSED: RefCell<HashMap<Box<[u8]>, Arc<ParsedRecord>>> = RefCell::new(HashMap::new());
+}
+
+/// The parsed form of a record's text (joined TXT strings), from the per-thread memo.
+fn parsed_record(text: &[u8]) -> Arc<ParsedRecord> {
+    if let Some(hit) = PARSED.with(|cache| cache.borrow().get(text).cloned()) {
+        return hit;
+    }
+    let parsed = Arc::new(record::parse(&String::from_utf8_lossy(text)));
+    if text.len() > PARSED_CACHE_MAX_RECORD {
+        return parsed;
+    }
+    PARSED.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= PARSED_CACHE_SIZE {
+            cache.clear();
+        }
+        cache.insert(text.into(), Arc::clone(&parsed));
+    });
+    parsed
 }
 
 /// The start of every "no record" detail.

@@ -2,6 +2,20 @@
 //!
 //! A permerror or temperror is a result, not an `Err`: every evaluation returns an
 //! [`Evaluation`] that says what was decided, by which directive of which record, and why.
+//!
+//! - [`record`]: the record syntax (RFC 7208 §12 ABNF): [`record::parse`] gives every term
+//!   with its span and meaning, and every syntax error with its position and a message
+//!   (`lint` builds on it).
+//! - [`macros`]: macro strings (§7): parsed with the record, expanded per evaluation.
+//! - `eval`: [`check_host`] itself (§4-§6), the processing limits of [`Profile`].
+//! - [`trace`]: the tree of records, terms and DNS answers, and its text rendering.
+//!
+//! The engine passes all 203 tests of the openspf RFC 7208 suite (`tests/rfc7208_suite.rs`).
+//! Where the RFC leaves a choice, it takes these: a target name that cannot be queried
+//! (empty label, label over 63 octets) does not exist and matches nothing; more than
+//! `max_mx_names` MX names is a permerror before any address is asked; PTR names beyond
+//! `max_ptr_names` are ignored; explanation lookups count neither as lookups nor as void
+//! lookups; `%{i}` writes IPv6 nibbles in upper case, as pyspf and the suite do.
 
 pub mod macros;
 pub mod record;

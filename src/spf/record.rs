@@ -1322,6 +1322,46 @@ mod tests {
     }
 
     #[test]
+    fn error_spans_point_at_the_offending_text() {
+        let spans = |rec: &str| -> Vec<(String, usize)> {
+            let p = parse(rec);
+            p.errors
+                .iter()
+                .map(|e| (p.text[e.span.clone()].to_string(), e.position))
+                .collect()
+        };
+        assert_eq!(
+            spans("v=spf1 a:%{x}.example.com"),
+            vec![("%{x}".to_string(), 10)]
+        );
+        assert_eq!(spans("v=spf1 mx/33"), vec![("/33".to_string(), 10)]);
+        assert_eq!(
+            spans("v=spf1 ip4:10.0.0.1/033"),
+            vec![("/033".to_string(), 20)]
+        );
+        assert_eq!(
+            spans("v=spf1 ip4:10.0.0.256"),
+            vec![("10.0.0.256".to_string(), 12)]
+        );
+        assert_eq!(
+            spans("v=spf1 include:foo.example.com/24"),
+            vec![("foo.example.com/24".to_string(), 16)]
+        );
+        assert_eq!(
+            spans("v=spf1 a:x.example.com\u{d}ptr"),
+            vec![("\r".to_string(), 23)]
+        );
+        assert_eq!(spans("v=spf1 é:x -all"), vec![("é:x".to_string(), 8)]);
+        // Positions count characters, not bytes.
+        assert_eq!(spans("v=spf1 a:é.example.com –all").last().unwrap().1, 24);
+        let p = parse("v=spf1 include: a.example.com -all");
+        assert_eq!(p.terms.len(), 2);
+        assert_eq!(p.terms[0].kind, TermKind::Invalid);
+        assert_eq!(p.terms[0].text, "include: a.example.com");
+        assert!(matches!(p.terms[1].kind, TermKind::Directive(_)));
+    }
+
+    #[test]
     fn huge_and_hostile_records_do_not_panic() {
         let mut rec = String::from("v=spf1");
         for i in 0..5000 {

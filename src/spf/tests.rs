@@ -539,3 +539,84 @@ fn check_host_future_is_send() {
     assert_send(&fut);
     drop(fut);
 }
+
+/// Answers from a zone, but names under `slow.example` wait, then time out.
+struct SlowNames(MemoryZone);
+
+impl crate::dns::Lookup for SlowNames {
+    fn lookup<'a>(&'a self, name: &'a str, rtype: RecordType) -> crate::dns::LookupFuture<'a> {
+        Box::pin(async move {
+            if name.ends_with("slow.example") {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                return Err(DnsError::Timeout);
+            }
+            self.0.lookup(name, rtype).await
+        })
+    }
+}
+
+#[tokio::test]
+async fn ptr_names_timing_out_cost_one_timeout_not_ten() {
+    let mut z = MemoryZone::new();
+    z.add_txt(
+        "example.com",
+        "v=spf1 ptr:slow.example exists:%{p}.example.com -all",
+    );
+    for i in 0..12 {
+        z.add_ptr("1.2.0.192.in-addr.arpa", &format!("h{i}.slow.example"));
+    }
+    let lookup = SlowNames(z);
+    let start = std::time::Instant::now();
+    let e = check_host(
+        &lookup,
+        &Profile::default(),
+        &request("192.0.2.1", "x@example.com", "h"),
+    )
+    .await;
+    let elapsed = start.elapsed();
+    assert_eq!(e.result, SpfResult::Fail);
+    // ptr: 10 names validated at once; %{p}: again 10 at once. Sequentially it would be 4 s.
+    assert!(
+        elapsed < std::time::Duration::from_millis(1500),
+        "{elapsed:?}"
+    );
+    let ptr = &e.trace.steps[0];
+    assert_eq!(
+        ptr.lookups.len(),
+        11,
+        "PTR query + 10 address queries (12th, 11th ignored)"
+    );
+    assert_eq!(ptr.lookups[1].name, "h0.slow.example");
+    assert_eq!(ptr.lookups[10].name, "h9.slow.example");
+    assert_eq!(
+        e.trace.steps[1].target.as_deref(),
+        Some("unknown.example.com")
+    );
+}
+
+#[test]
+fn control_characters_never_reach_the_rendered_trace_or_explanation() {
+    let mut z = MemoryZone::new();
+    z.add_txt(
+        "evil.example.com",
+        "v=spf1 a:%{l}.example.com -all exp=why.example.com",
+    );
+    z.add_txt("why.example.com", "bad %{l}");
+    z.add_txt("worse.example.com", "v=spf1 \u{1b}[2J -all");
+    let e = check(&z, "192.0.2.1", "x\u{1b}[31m\r\ny@evil.example.com");
+    assert_eq!(e.result, SpfResult::Fail);
+    assert_eq!(e.explanation.as_deref(), Some("bad x?[31m??y"));
+    let text = e.trace.render();
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{text:?}"
+    );
+    let e = check(&z, "192.0.2.1", "x@worse.example.com");
+    assert_eq!(e.result, SpfResult::PermError);
+    let text = e.trace.render();
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{text:?}"
+    );
+    assert!(text.contains("\\u{1b}[2J"), "{text}");
+}

@@ -2,6 +2,7 @@
 //! redirects, with the DNS questions each asked. [`Trace::render`] writes it as an indented
 //! tree a person can follow (`spfsleuth check`).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use crate::model::SpfResult;
@@ -79,7 +80,7 @@ impl Trace {
     pub fn render_into(&self, out: &mut String, depth: usize) {
         let pad = "  ".repeat(depth);
         out.push_str(&pad);
-        out.push_str(&self.domain);
+        out.push_str(&printable(&self.domain));
         if let Some(result) = self.result {
             let _ = write!(out, " => {result}");
         }
@@ -89,27 +90,27 @@ impl Trace {
         }
         match &self.record {
             Some(record) => {
-                let _ = writeln!(out, "{pad}  record: {record}");
+                let _ = writeln!(out, "{pad}  record: {}", printable(record));
             }
             None => {
                 let _ = writeln!(out, "{pad}  record: none");
             }
         }
         for step in &self.steps {
-            let _ = write!(out, "{pad}  {}", step.term);
+            let _ = write!(out, "{pad}  {}", printable(&step.term));
             if let Some(target) = &step.target {
-                let _ = write!(out, " -> {target}");
+                let _ = write!(out, " -> {}", printable(target));
             }
             out.push_str(": ");
             match &step.outcome {
                 Outcome::Matched => out.push_str("MATCH"),
                 Outcome::NotMatched => out.push_str("no match"),
                 Outcome::Error(e) => {
-                    let _ = write!(out, "error: {e}");
+                    let _ = write!(out, "error: {}", printable(e));
                 }
                 Outcome::Applied => out.push_str("applied"),
                 Outcome::Skipped(why) => {
-                    let _ = write!(out, "ignored: {why}");
+                    let _ = write!(out, "ignored: {}", printable(why));
                 }
             }
             out.push('\n');
@@ -122,7 +123,7 @@ impl Trace {
             }
         }
         if let Some(note) = &self.note {
-            let _ = writeln!(out, "{pad}  note: {note}");
+            let _ = writeln!(out, "{pad}  note: {}", printable(note));
         }
     }
 
@@ -142,8 +143,20 @@ fn render_dns(out: &mut String, pad: &str, step: &DnsStep) {
     let _ = writeln!(
         out,
         "{pad}  dns {} {}: {}",
-        step.rtype, step.name, step.answer
+        step.rtype,
+        printable(&step.name),
+        printable(&step.answer)
     );
+}
+
+/// Text safe to print on a terminal: control characters (an escape sequence in a TXT
+/// record, a newline in a sender) are shown escaped (`\n`, `\u{1b}`).
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let quoted = super::record::quote(text);
+    Cow::Owned(quoted[1..quoted.len() - 1].to_string())
 }
 
 #[cfg(test)]
@@ -197,5 +210,6 @@ mod tests {
              \x20     -all: MATCH\n"
         );
         assert_eq!(outer.records().len(), 2);
+        assert_eq!(printable("a\u{1b}[31mb\r\n"), "a\\u{1b}[31mb\\r\\n");
     }
 }
