@@ -4,16 +4,15 @@
 //! it with an in-memory zone; `run` only wires the command line, the DNS and stdio to it.
 
 use std::io::{self, BufRead, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
 use clap::Args;
 use futures::StreamExt;
 
 use super::{DnsArgs, ProfileArgs};
-use crate::dns::{DnsConfig, Lookup};
+use crate::dns::Lookup;
 use crate::model::Identity;
 use crate::output::csv::write_record;
 use crate::spf::{Evaluation, Profile, Request, check_host};
@@ -85,12 +84,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         Some(single_request(&args)?)
     };
-    let config = dns_config(&args.dns)?;
+    let config = args.dns.config()?;
     let profile = Arc::new(args.profile.profile());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::runtime()?;
     let cache = {
         let _guard = runtime.enter();
         crate::dns::open(&config)?
@@ -128,54 +124,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     }
 
     if let Some(path) = &args.dns.save_dns {
-        save_dns(&cache, path)?;
+        super::save_dns(&cache, path)?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The run's DNS configuration from what the user typed.
-fn dns_config(args: &DnsArgs) -> anyhow::Result<DnsConfig> {
-    if !(args.dns_timeout.is_finite() && args.dns_timeout > 0.0 && args.dns_timeout <= 3600.0) {
-        anyhow::bail!(
-            "--dns-timeout must be a number of seconds between 0 and 3600, not {}",
-            args.dns_timeout
-        );
-    }
-    let nameservers = args
-        .nameservers
-        .iter()
-        .map(|s| parse_nameserver(s))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(DnsConfig {
-        zones: args.zones.clone(),
-        nameservers,
-        timeout: std::time::Duration::from_secs_f64(args.dns_timeout),
-    })
-}
-
-/// `IP`, `IP:PORT`, `[IPv6]:PORT` or a bare IPv6 address; port 53 by default.
-fn parse_nameserver(text: &str) -> anyhow::Result<SocketAddr> {
-    let text = text.trim();
-    if let Ok(addr) = text.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    let bare = text
-        .strip_prefix('[')
-        .and_then(|t| t.strip_suffix(']'))
-        .unwrap_or(text);
-    match bare.parse::<IpAddr>() {
-        Ok(ip) => Ok(SocketAddr::new(ip, 53)),
-        Err(_) => anyhow::bail!("--nameserver {text:?} is not an IP address or IP:PORT"),
-    }
-}
-
-fn save_dns(cache: &crate::dns::cache::Cache, path: &std::path::Path) -> anyhow::Result<()> {
-    let mut file = std::fs::File::create(path)
-        .with_context(|| format!("cannot write --save-dns file {}", path.display()))?;
-    cache
-        .write_zone(&mut file)
-        .and_then(|()| file.flush())
-        .with_context(|| format!("cannot write --save-dns file {}", path.display()))
 }
 
 fn single_request(args: &CheckArgs) -> anyhow::Result<Request> {
@@ -446,6 +397,7 @@ pub async fn run_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::parse_nameserver;
 
     #[test]
     fn nameservers_parse_with_default_port() {

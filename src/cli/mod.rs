@@ -97,6 +97,17 @@ pub fn parse_nameserver(text: &str) -> anyhow::Result<std::net::SocketAddr> {
     anyhow::bail!("--nameserver {text:?} is not an IP address or IP:PORT")
 }
 
+/// Write every DNS answer the run used to `path` (`--save-dns`), atomically.
+pub fn save_dns(cache: &crate::dns::cache::Cache, path: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut file = crate::output::atomic::AtomicFile::create(path)
+        .with_context(|| format!("cannot create --save-dns file {}", path.display()))?;
+    cache
+        .write_zone(&mut file)
+        .and_then(|()| file.commit())
+        .with_context(|| format!("cannot write --save-dns file {}", path.display()))
+}
+
 /// The one tokio runtime of a run.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

@@ -12,7 +12,7 @@ use clap::{Args, ValueEnum};
 use super::{DnsArgs, ProfileArgs};
 use crate::extract::ExtractOptions;
 use crate::input::InputOptions;
-use crate::output::atomic::{AtomicFile, Destination};
+use crate::output::atomic::Destination;
 use crate::output::report::EvidenceReports;
 use crate::output::summary::Summary;
 use crate::output::{CsvFindings, FindingWriter, jsonl::JsonLinesFindings};
@@ -165,12 +165,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     })?;
     destination.commit().context("cannot write the report")?;
     if let Some(path) = &args.dns.save_dns {
-        let mut file = AtomicFile::create(path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
-        cache
-            .write_zone(&mut file)
-            .and_then(|()| file.commit())
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        super::save_dns(&cache, path)?;
     }
     if !args.quiet {
         let dns = cache.stats();
