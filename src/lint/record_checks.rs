@@ -88,7 +88,11 @@ pub(super) fn check(
                 .filter(|t| !matches!(t.kind, TermKind::Modifier(_)))
                 .collect();
             if !after.is_empty() {
-                let shown: Vec<String> = after.iter().take(10).map(|t| cap(&t.text, 100)).collect();
+                let shown: Vec<String> = after
+                    .iter()
+                    .take(10)
+                    .map(|t| quote(&cap(&t.text, 100)))
+                    .collect();
                 let more = if after.len() > 10 {
                     format!(" and {} more", after.len() - 10)
                 } else {
@@ -99,7 +103,7 @@ pub(super) fn check(
                     Check::AfterAll,
                     format!(
                         "{}{more} {} after {} and {} never evaluated: move {} before it",
-                        quote(&shown.join(" ")),
+                        shown.join(", "),
                         if after.len() == 1 { "comes" } else { "come" },
                         quote(&all.text),
                         if after.len() == 1 { "is" } else { "are" },

@@ -177,7 +177,7 @@ pub(super) fn lookalike(strings: &TxtStrings) -> Option<String> {
     let window = &joined[..joined.len().min(24)];
     let lower = window.to_ascii_lowercase();
     let at = lower.windows(6).position(|w| w == b"v=spf1")?;
-    let shown = quote(&cap(&String::from_utf8_lossy(&joined), 120));
+    let shown = cap(&String::from_utf8_lossy(&joined), 120);
     if at == 0 {
         let next = String::from_utf8_lossy(&joined[6..]);
         let c = next.chars().next()?;
@@ -193,7 +193,7 @@ pub(super) fn lookalike(strings: &TxtStrings) -> Option<String> {
                 describe_char(c)
             )
         };
-        return Some(format!("{why}: {shown}"));
+        return Some(format!("{why}; the text is: {shown}"));
     }
     let prefix = String::from_utf8_lossy(&joined[..at]);
     // Only junk before it (quotes, spaces, a byte order mark), not a word ending in v=spf1.
@@ -203,9 +203,16 @@ pub(super) fn lookalike(strings: &TxtStrings) -> Option<String> {
     {
         return None;
     }
+    let typed = " (quotes typed into a DNS control panel become part of the text)";
+    let (what, note) = match prefix.chars().next() {
+        Some('"') => ("a quotation mark (\")".to_string(), typed),
+        Some('\'') => ("an apostrophe (')".to_string(), typed),
+        Some(' ') => ("a space".to_string(), ""),
+        Some(c) => (describe_char(c), ""),
+        None => return None,
+    };
     Some(format!(
-        "it starts with {} before \"v=spf1\": {shown}",
-        quote(&prefix)
+        "it starts with {what} before \"v=spf1\"{note}; the text is: {shown}"
     ))
 }
 
@@ -239,7 +246,7 @@ mod tests {
             "{why}"
         );
         let why = lookalike(&strings(&["\"v=spf1 -all\""])).unwrap();
-        assert!(why.starts_with("it starts with \"\\\"\""), "{why}");
+        assert!(why.starts_with("it starts with a quotation mark"), "{why}");
         assert!(lookalike(&strings(&["v=spf10 -all"])).is_some());
     }
 

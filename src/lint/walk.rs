@@ -268,7 +268,11 @@ impl<'a> Walker<'a> {
         }
         match spf.as_slice() {
             [] => {
+                let lookalike = records.iter().any(|r| txt::lookalike(r).is_some());
                 let why = match records.len() {
+                    _ if lookalike => {
+                        "has no TXT record that receivers take for SPF (\"v=spf1\" exactly, then a space or the end)".to_string()
+                    }
                     0 => "has no TXT records".to_string(),
                     1 => "has one TXT record, and it does not start with \"v=spf1\"".to_string(),
                     n => format!("has {n} TXT records, and none starts with \"v=spf1\""),
