@@ -138,10 +138,11 @@ impl Finding {
 }
 
 impl fmt::Display for Finding {
-    /// The message, preceded by `in PATH: ` when the record is not the domain's own.
+    /// The message, preceded by `in PATH: ` when the record is not the domain's own (a long
+    /// path is shortened in the middle).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.path.len() > 1 {
-            write!(f, "in {}: {}", self.path_text(), self.message)
+            write!(f, "in {}: {}", short_path(&self.path), self.message)
         } else {
             f.write_str(&self.message)
         }
@@ -239,6 +240,21 @@ impl Report {
     }
 }
 
+/// A path as people read it, shortened in the middle when it is deep:
+/// `a.example -> include:b.example -> ... (12 more) ... -> include:x.example`.
+pub fn short_path(path: &[String]) -> String {
+    const HEAD: usize = 2;
+    const TAIL: usize = 3;
+    if path.len() <= HEAD + TAIL + 1 {
+        return path.join(" -> ");
+    }
+    let hidden = path.len() - HEAD - TAIL;
+    let mut parts: Vec<String> = path[..HEAD].to_vec();
+    parts.push(format!("... ({hidden} more) ..."));
+    parts.extend_from_slice(&path[path.len() - TAIL..]);
+    parts.join(" -> ")
+}
+
 /// Longest message printed (hostile records can make a term 64 KB long).
 const MAX_MESSAGE: usize = 2000;
 
@@ -309,7 +325,8 @@ type SPF (99) are not looked at.";
 pub async fn lint_domain(lookup: &dyn Lookup, profile: &Profile, domain: &str) -> Report {
     let name = crate::dns::normalize_name(domain.trim());
     let mut report = Report {
-        domain: name.clone(),
+        // A name with control characters is invalid; keep it printable.
+        domain: printable(&name),
         record: None,
         findings: Vec::new(),
         dns_lookups: 0,
@@ -322,8 +339,8 @@ pub async fn lint_domain(lookup: &dyn Lookup, profile: &Profile, domain: &str) -
         report.findings.push(Finding {
             severity: Severity::Error,
             check: Check::InvalidDomain,
-            domain: name.clone(),
-            path: vec![name.clone()],
+            domain: report.domain.clone(),
+            path: vec![report.domain.clone()],
             message: format!(
                 "{} is not a domain SPF can be checked for: {why}",
                 crate::spf::record::quote(domain)

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::pin::Pin;
 
 use super::record_checks::{self, Role};
-use super::{Check, Finding, Severity, cap, near_limit, txt};
+use super::{Check, Finding, Severity, cap, near_limit, short_path, txt};
 use crate::dns::{Answer, DnsError, Lookup, RecordType, TxtStrings, normalize_name};
 use crate::spf::Profile;
 use crate::spf::macros::{MacroContext, MacroLetter, MacroPart, MacroString, MacroValues};
@@ -469,7 +469,7 @@ impl<'a> Walker<'a> {
                 format!(
                     "{} leads back to {target}: an include/redirect loop ({}); receivers count lookups until the limit and return permerror",
                     quote(&term.text),
-                    through.join(" -> ")
+                    short_path(&through)
                 ),
             );
             return;
@@ -485,7 +485,7 @@ impl<'a> Walker<'a> {
                 format!(
                     "{} reaches {target} a second time (first via {}): the {cost} DNS lookup{} it costs here {} wasted",
                     quote(&term.text),
-                    seen.path.join(" -> "),
+                    short_path(&seen.path),
                     if cost == 1 { "" } else { "s" },
                     if cost == 1 { "is" } else { "are" },
                 ),
@@ -838,7 +838,7 @@ impl<'a> Walker<'a> {
                     "; a receiver stops with permerror at lookup {}, {} in {}",
                     u64::from(max) + 1,
                     quote(term),
-                    path.join(" -> ")
+                    short_path(path)
                 ),
                 None => String::new(),
             };
@@ -873,9 +873,24 @@ impl<'a> Walker<'a> {
             false
         };
         if high {
-            for (path, terms) in std::mem::take(&mut self.by_record) {
-                if terms.is_empty() {
-                    continue;
+            let records: Vec<(Vec<String>, Vec<String>)> = std::mem::take(&mut self.by_record)
+                .into_iter()
+                .filter(|(_, terms)| !terms.is_empty())
+                .collect();
+            let total = records.len();
+            for (shown, (path, terms)) in records.into_iter().enumerate() {
+                if shown == MAX_RECORD_LINES {
+                    self.push(
+                        Severity::Info,
+                        Check::LookupsByRecord,
+                        &root,
+                        &root_path,
+                        format!(
+                            "and {} more records with DNS lookups",
+                            total - MAX_RECORD_LINES
+                        ),
+                    );
+                    break;
                 }
                 let shown = list(&terms, 12);
                 self.push(
@@ -887,7 +902,7 @@ impl<'a> Walker<'a> {
                         "{} DNS lookup{} in {}: {shown}",
                         terms.len(),
                         if terms.len() == 1 { "" } else { "s" },
-                        path.join(" -> ")
+                        short_path(&path)
                     ),
                 );
             }
@@ -914,6 +929,9 @@ impl<'a> Walker<'a> {
         }
     }
 }
+
+/// How many records the lookups-by-record lines list at most.
+const MAX_RECORD_LINES: usize = 20;
 
 /// Terms separated by spaces, at most `max` of them shown.
 fn list(terms: &[String], max: usize) -> String {
