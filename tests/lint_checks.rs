@@ -456,6 +456,21 @@ fn modifiers() {
             "dup.example.com: summary: 1/10 DNS lookups, 0/2 void lookups, 3 errors, 0 warnings, 1 info; record \"v=spf1 redirect=a.example.net redirect=b.example.net exp=x.example.net exp=y.example.net\"",
         ],
     );
+    // RFC 6652 reporting modifiers are known extensions.
+    z.add_txt(
+        "report.example.com",
+        "v=spf1 -all ra=postmaster rp=100 rr=e:f",
+    );
+    expect(
+        &z,
+        "report.example.com",
+        &[
+            "report.example.com: info: \"ra=postmaster\" is an RFC 6652 reporting modifier: receivers that do not support it ignore it",
+            "report.example.com: info: \"rp=100\" is an RFC 6652 reporting modifier: receivers that do not support it ignore it",
+            "report.example.com: info: \"rr=e:f\" is an RFC 6652 reporting modifier: receivers that do not support it ignore it",
+            "report.example.com: summary: 0/10 DNS lookups, 0/2 void lookups, 0 errors, 0 warnings, 3 info; record \"v=spf1 -all ra=postmaster rp=100 rr=e:f\"",
+        ],
+    );
 }
 
 #[test]

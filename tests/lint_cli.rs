@@ -190,3 +190,34 @@ fn save_dns_replays_the_same_report() {
     assert_eq!(replay.status.code(), Some(1), "{}", stderr(&replay));
     assert_eq!(stdout(&replay), stdout(&first));
 }
+
+/// The same fixture served by a DNS server on 127.0.0.1 and read through `--nameserver`:
+/// the strings of each TXT record survive the wire, and the report is the same as with
+/// `--zone` (the timeout directive of the zone makes the server drop those queries).
+#[test]
+fn nameserver_gives_the_same_report_as_the_zone_file() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let zone = spfsleuth::dns::zonefile::load(&[data("example.zone")]).unwrap();
+    let server = runtime
+        .block_on(spfsleuth::dns::server::DnsServer::start(
+            zone,
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    let addr = server.local_addr().to_string();
+    let over_dns = lint(
+        &[
+            &["--nameserver", addr.as_str(), "--dns-timeout", "0.5"],
+            &DOMAINS[..],
+        ]
+        .concat(),
+    );
+    drop(server);
+    let from_zone = lint_zone(&DOMAINS);
+    assert_eq!(over_dns.status.code(), Some(1), "{}", stderr(&over_dns));
+    assert_eq!(stdout(&over_dns), stdout(&from_zone));
+}

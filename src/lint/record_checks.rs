@@ -319,6 +319,15 @@ fn unknown_modifier(name: &str, text: &str) -> (Severity, String) {
             ),
         );
     }
+    if matches!(lower.as_str(), "ra" | "rp" | "rr") {
+        return (
+            Severity::Info,
+            format!(
+                "{} is an RFC 6652 reporting modifier: receivers that do not support it ignore it",
+                quote(&cap(text, 100))
+            ),
+        );
+    }
     let meant = if edit_distance(&lower, "redirect") <= 2 {
         Some("redirect=")
     } else if matches!(lower.as_str(), "explanation" | "explain" | "expl")
