@@ -89,10 +89,11 @@ fn several_spf_records() {
         "example.com",
         &[
             "example.com: error: 2 SPF records at example.com (\"v=spf1 mx -all\", \"v=spf1 include:_spf.example.net ~all\"): receivers return permerror (RFC 7208 §4.5); merge them into one",
-            "example.com: summary: 0/10 DNS lookups, 0/2 void lookups, 1 error, 0 warnings, 0 info; no record",
+            "example.com: summary: 0/10 DNS lookups, 0/2 void lookups, 1 error, 0 warnings, 0 info; 2 SPF records",
         ],
     );
     assert_eq!(r.record, None);
+    assert_eq!(r.spf_records, 2);
 }
 
 #[test]

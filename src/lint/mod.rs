@@ -156,6 +156,8 @@ pub struct Report {
     pub domain: String,
     /// Its SPF record as published, when exactly one was found.
     pub record: Option<String>,
+    /// How many `v=spf1` records the domain publishes (more than one is a permerror).
+    pub spf_records: usize,
     /// Findings, errors first, then warnings, then info; within a severity, in the order the
     /// tree was walked (depth first, terms left to right).
     pub findings: Vec<Finding>,
@@ -214,6 +216,7 @@ impl Report {
         let warnings = self.count(Severity::Warning);
         let record = match &self.record {
             Some(text) => format!("record {}", crate::spf::record::quote(&cap(text, 512))),
+            None if self.spf_records > 1 => format!("{} SPF records", self.spf_records),
             None => "no record".to_string(),
         };
         printable(&format!(
@@ -328,6 +331,7 @@ pub async fn lint_domain(lookup: &dyn Lookup, profile: &Profile, domain: &str) -
         // A name with control characters is invalid; keep it printable.
         domain: printable(&name),
         record: None,
+        spf_records: 0,
         findings: Vec::new(),
         dns_lookups: 0,
         void_lookups: 0,
@@ -350,6 +354,7 @@ pub async fn lint_domain(lookup: &dyn Lookup, profile: &Profile, domain: &str) -
     }
     let outcome = walk::walk(lookup, profile, &name).await;
     report.record = outcome.record;
+    report.spf_records = outcome.spf_records;
     report.findings = outcome.findings;
     report.dns_lookups = outcome.lookups;
     report.void_lookups = outcome.voids;

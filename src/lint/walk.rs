@@ -19,6 +19,7 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// What the walk found for one domain.
 pub(super) struct Outcome {
     pub record: Option<String>,
+    pub spf_records: usize,
     pub findings: Vec<Finding>,
     pub lookups: u32,
     pub voids: u32,
@@ -38,6 +39,7 @@ pub(super) async fn walk(lookup: &dyn Lookup, profile: &Profile, domain: &str) -
         root: domain.to_string(),
         findings: Vec::new(),
         record: None,
+        spf_records: 0,
         lookups: 0,
         voids: 0,
         exact: true,
@@ -75,6 +77,8 @@ struct Walker<'a> {
     root: String,
     findings: Vec<Finding>,
     record: Option<String>,
+    /// `v=spf1` records at the domain checked.
+    spf_records: usize,
     lookups: u32,
     voids: u32,
     exact: bool,
@@ -237,6 +241,9 @@ impl<'a> Walker<'a> {
             .iter()
             .filter(|r| record::is_spf_record(&r.concat()))
             .collect();
+        if role == Role::Root {
+            self.spf_records = spf.len();
+        }
         for lookalike in records.iter().filter_map(txt::lookalike) {
             let severity = if spf.is_empty() {
                 Severity::Error
@@ -922,6 +929,7 @@ impl<'a> Walker<'a> {
         }
         Outcome {
             record: self.record,
+            spf_records: self.spf_records,
             findings: self.findings,
             lookups: self.lookups,
             voids: self.voids,
