@@ -221,3 +221,31 @@ fn nameserver_gives_the_same_report_as_the_zone_file() {
     assert_eq!(over_dns.status.code(), Some(1), "{}", stderr(&over_dns));
     assert_eq!(stdout(&over_dns), stdout(&from_zone));
 }
+
+/// Malformed records as published in the wild (`tests/data/lint/malformed.zone`): each is
+/// reported with its position and text, and the golden output is
+/// `tests/data/lint/malformed.golden.txt`.
+#[test]
+fn malformed_records_match_the_golden_output() {
+    let zone = data("malformed.zone");
+    let domains: Vec<String> = (1..=15).map(|i| format!("m{i:02}.example.org")).collect();
+    let mut args = vec!["--zone", zone.to_str().unwrap()];
+    args.extend(domains.iter().map(String::as_str));
+    let out = lint(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let actual = stdout(&out);
+    let path = data("malformed.golden.txt");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(actual, expected, "output differs from {}", path.display());
+    // Every domain but the one with a correct split has an error.
+    for domain in &domains {
+        let has_error = actual
+            .lines()
+            .any(|l| l.starts_with(&format!("{domain}: error: ")));
+        assert_eq!(has_error, domain != "m12.example.org", "{domain}");
+    }
+}

@@ -124,9 +124,12 @@ pub(super) fn check(
             }
         }
         None => {
-            // A mistyped `all` (`–all`) is already a syntax error; do not say it is missing.
+            // A mistyped `all` or `redirect` (`–all`, `all.`, `redirect:x`) is already a
+            // syntax error; do not also say it is missing.
             let broken_all = parsed.terms.iter().any(|t| {
-                matches!(t.kind, TermKind::Invalid) && t.text.to_ascii_lowercase().ends_with("all")
+                let lower = t.text.to_ascii_lowercase();
+                matches!(t.kind, TermKind::Invalid)
+                    && (lower.contains("all") || lower.contains("redirect"))
             });
             if role != Role::Include && redirect.is_none() && !broken_all {
                 push(
