@@ -214,22 +214,11 @@ impl<'a> Walker<'a> {
                 return None;
             }
             Err(e) => {
-                let (message, at) = match via {
-                    None => (
-                        format!(
-                            "cannot check: the DNS TXT query for {domain} failed: {e} (receivers return temperror)"
-                        ),
-                        parent,
-                    ),
-                    Some(term) => (
-                        format!(
-                            "{}: the DNS TXT query for {domain} failed: {e} (receivers return temperror)",
-                            quote(term)
-                        ),
-                        parent,
-                    ),
+                let what = match via {
+                    None => "cannot check".to_string(),
+                    Some(term) => quote(term),
                 };
-                self.push(Severity::Error, Check::DnsFailure, domain, at, message);
+                self.dns_failure(&what, domain, RecordType::Txt, &e, domain, parent);
                 return None;
             }
         };
