@@ -6,7 +6,6 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
 use futures::StreamExt;
 
@@ -54,12 +53,7 @@ pub fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
     })?;
 
     if let Some(path) = &args.dns.save_dns {
-        let mut file = std::fs::File::create(path)
-            .with_context(|| format!("cannot write --save-dns file {}", path.display()))?;
-        cache
-            .write_zone(&mut file)
-            .and_then(|()| file.flush())
-            .with_context(|| format!("cannot write --save-dns file {}", path.display()))?;
+        super::save_dns(&cache, path)?;
     }
     Ok(if any_error {
         ExitCode::from(1)

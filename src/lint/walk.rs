@@ -981,56 +981,6 @@ pub(super) fn message_macros(ms: &MacroString) -> String {
         .join(", ")
 }
 
-/// Can `name` be asked at all? Labels of 1 to 63 octets, at most 253 octets in all.
-pub(super) fn check_name(name: &str) -> Result<(), String> {
-    let n = name.strip_suffix('.').unwrap_or(name);
-    if n.is_empty() {
-        return Err("the name is empty".into());
-    }
-    if n.len() > 253 {
-        return Err(format!(
-            "the name is {} characters long (at most 253)",
-            n.len()
-        ));
-    }
-    for label in n.split('.') {
-        if label.is_empty() {
-            return Err("the name has an empty label".into());
-        }
-        if label.len() > 63 {
-            return Err(format!(
-                "the name has a label of {} characters (at most 63)",
-                label.len()
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// RFC 7208 §4.3: the domain checked must be a multi-label name of letters, digits,
-/// hyphens and underscores (A-labels for internationalised names), not an address.
-pub(super) fn check_domain(domain: &str) -> Result<(), String> {
-    if domain.is_empty() {
-        return Err("it is empty".into());
-    }
-    if let Some(c) = domain
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-    {
-        return Err(if c.is_ascii() {
-            format!("it contains {}", crate::spf::macros::describe_char(c))
-        } else {
-            "it is not ASCII (write internationalised names as A-labels, xn--...)".into()
-        });
-    }
-    check_name(domain)?;
-    let mut labels = domain.split('.');
-    let last = labels.next_back().unwrap_or("");
-    if labels.next().is_none() {
-        return Err("it is a single label, not a fully qualified domain name".into());
-    }
-    if last.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("it is an IP address, not a domain name".into());
-    }
-    Ok(())
-}
+pub(super) use crate::spf::eval::{
+    check_initial_domain as check_domain, check_query_name as check_name,
+};

@@ -114,7 +114,7 @@ pub(super) async fn check_host(
 
 /// §4.3: the `<domain>` must be a multi-label name with labels of 1 to 63 characters.
 /// Domain literals, bare IP addresses and names with odd characters are not domains.
-fn check_initial_domain(domain: &str) -> Result<(), String> {
+pub(crate) fn check_initial_domain(domain: &str) -> Result<(), String> {
     if domain.is_empty() {
         return Err("it is empty".into());
     }
@@ -144,7 +144,7 @@ fn check_initial_domain(domain: &str) -> Result<(), String> {
 }
 
 /// Can `name` be asked at all? Labels of 1 to 63 octets, at most 253 octets in all.
-fn check_query_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_query_name(name: &str) -> Result<(), String> {
     let n = name.strip_suffix('.').unwrap_or(name);
     if n.is_empty() {
         return Err("the name is empty".into());

@@ -21,7 +21,7 @@ pub mod macros;
 pub mod record;
 pub mod trace;
 
-mod eval;
+pub(crate) mod eval;
 
 pub use eval::reverse_name;
 
