@@ -24,6 +24,36 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Scan mailboxes and MTA logs, re-evaluate every recorded SPF verdict, write a CSV.
+    ///
+    /// Reads mbox files, Maildir folders (with Maildir++ subfolders such as .Junk), single
+    /// .eml files, whole directory trees, MTA logs (Postfix/policyd-spf, Exim, rspamd,
+    /// Sendmail/smf-spf, amavis, ...), gzip of any of these, and '-' for stdin. For every
+    /// recorded SPF verdict (Received-SPF, Authentication-Results, log lines) it checks the
+    /// same client IP and identity against the DNS as it is now, tries related domains (header
+    /// From, organisational domains, HELO) and earlier Received hops, and writes one row per
+    /// message, in input order, with one of these classes:
+    ///
+    ///   unverifiable     no client IP or no domain to evaluate
+    ///   dns_unavailable  the DNS cannot answer now (temperror)
+    ///   ok               passes now, and passed (or nothing was recorded)
+    ///   transient_error  recorded temperror, passes now
+    ///   fixed_since      recorded fail/softfail/..., passes now: the sender fixed its record
+    ///   record_broken    the record is broken now (permerror: syntax, >10 lookups, ...)
+    ///   regressed        passed at delivery, does not pass now
+    ///   forwarded        an earlier hop passes, or SRS/ARC shows forwarding
+    ///   misconfigured    the client passes for a related domain: a legitimate sender's record is wrong
+    ///   unauthorized     fail/softfail and nothing related authorizes the client: likely forged
+    ///   no_policy        neutral or none
+    ///
+    /// CSV columns: source, locator, message_id, date, header_from, envelope_from, helo,
+    /// client_ip, recorded_by, recorded_result, identity, spf_domain, current_result, matched,
+    /// record, dns_lookups, class, reason, fix, related_results.
+    ///
+    /// Exit status: 0 when the run completed (per-message problems are reported on stderr and
+    /// counted in the summary), 2 on a fatal error (missing path, unreadable zone file, ...).
+    #[command(
+        after_long_help = "Examples:\n  spfsleuth scan ~/Maildir/.Junk -o junk.csv\n  spfsleuth scan spam.mbox /var/log/mail.log.1.gz --reports letters/\n  spfsleuth scan samples --zone samples/dns.zone        # offline, answers from a zone file\n  spfsleuth scan spam.mbox --save-dns today.zone       # keep the DNS answers as evidence"
+    )]
     Scan(scan::ScanArgs),
     /// Evaluate SPF for one client IP and sender, with a trace (like spfquery).
     Check(check::CheckArgs),

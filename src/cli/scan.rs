@@ -20,7 +20,7 @@ use crate::scan::{self, Row, ScanOptions};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// The CSV of DESIGN.md's contract.
+    /// CSV with a header row (columns listed above).
     Csv,
     /// One JSON object per row, same keys as the CSV columns.
     Jsonl,
