@@ -479,3 +479,27 @@ fn the_resolver_can_be_built_outside_a_runtime_and_used_inside_one() {
     let result = runtime.block_on(lookup.lookup("example.com", RecordType::Txt));
     assert!(result.is_err_and(|e| e.is_transient()));
 }
+
+#[tokio::test]
+async fn any_lookup_can_be_served() {
+    let zone = Arc::new(example_zone());
+    let source = spfsleuth::dns::server::Source::Lookup(zone.clone());
+    let server = DnsServer::start(source, LOOPBACK.parse().unwrap())
+        .await
+        .unwrap();
+    let lookup = resolver(&server, Duration::from_millis(800));
+    for (name, rtype) in [
+        ("example.com", RecordType::Txt),
+        ("alias.example.com", RecordType::A),
+        ("nothere.example.com", RecordType::Txt),
+        ("mail.example.com", RecordType::Txt),
+        ("servfail.example.com", RecordType::Txt),
+        ("slow.example.org", RecordType::Txt),
+    ] {
+        assert_eq!(
+            ask(&lookup, name, rtype).await,
+            sorted(zone.answer(name, rtype)),
+            "{name} {rtype}"
+        );
+    }
+}
