@@ -503,3 +503,20 @@ async fn any_lookup_can_be_served() {
         );
     }
 }
+
+#[test]
+fn dns_options_become_a_config() {
+    let config = DnsConfig::from_options(
+        vec![PathBuf::from("z.zone")],
+        &["192.0.2.1".to_owned(), "[::1]:5353".to_owned()],
+        2.5,
+    )
+    .unwrap();
+    assert_eq!(config.timeout, Duration::from_millis(2500));
+    assert_eq!(config.nameservers.len(), 2);
+    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e9] {
+        assert!(DnsConfig::from_options(vec![], &[], bad).is_err(), "{bad}");
+    }
+    let err = DnsConfig::from_options(vec![], &["dns.example".to_owned()], 5.0).unwrap_err();
+    assert!(err.contains("dns.example"), "{err}");
+}
