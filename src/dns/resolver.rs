@@ -154,7 +154,7 @@ impl ResolverLookup {
         let lookup = self.resolver.lookup(query_name, wire_type);
         let lookup = match tokio::time::timeout(self.timeout, lookup).await {
             Err(_) => return Err(DnsError::Timeout),
-            Ok(Err(error)) => return map_error(&error),
+            Ok(Err(error)) => return map_error(&error, rtype),
             Ok(Ok(lookup)) => lookup,
         };
         // CNAME records that led here are in the answer too: keep only the type asked.
@@ -186,26 +186,15 @@ impl Lookup for ResolverLookup {
 
 /// RFC 2308: NXDOMAIN is an answer, NOERROR without records is "no data"; RFC 7208 §5
 /// turns SERVFAIL, timeouts and the rest into temperror.
-fn map_error(error: &NetError) -> Result<Answer, DnsError> {
+fn map_error(error: &NetError, rtype: RecordType) -> Result<Answer, DnsError> {
     match error {
-        NetError::Dns(NetDnsError::NoRecordsFound(NoRecords {
-            response_code,
-            query,
-            ..
-        })) => match *response_code {
-            ResponseCode::NXDomain => Err(DnsError::NxDomain),
-            ResponseCode::NoError => {
-                let rtype = match query.query_type() {
-                    WireType::A => RecordType::A,
-                    WireType::AAAA => RecordType::Aaaa,
-                    WireType::MX => RecordType::Mx,
-                    WireType::PTR => RecordType::Ptr,
-                    _ => RecordType::Txt,
-                };
-                Ok(Answer::empty(rtype))
+        NetError::Dns(NetDnsError::NoRecordsFound(NoRecords { response_code, .. })) => {
+            match *response_code {
+                ResponseCode::NXDomain => Err(DnsError::NxDomain),
+                ResponseCode::NoError => Ok(Answer::empty(rtype)),
+                code => Err(DnsError::ServerFailure(rcode_name(code))),
             }
-            code => Err(DnsError::ServerFailure(rcode_name(code))),
-        },
+        }
         NetError::Dns(NetDnsError::ResponseCode(code)) => {
             Err(DnsError::ServerFailure(rcode_name(*code)))
         }
