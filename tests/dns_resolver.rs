@@ -520,3 +520,33 @@ fn dns_options_become_a_config() {
     let err = DnsConfig::from_options(vec![], &["dns.example".to_owned()], 5.0).unwrap_err();
     assert!(err.contains("dns.example"), "{err}");
 }
+
+#[tokio::test]
+async fn garbage_packets_do_not_stop_the_server() {
+    let server = serve(example_zone()).await;
+    let socket = tokio::net::UdpSocket::bind(LOOPBACK).await.unwrap();
+    for packet in [
+        &b""[..],
+        &b"\x00"[..],
+        &b"\x12\x34\x01\x00\x00\x01"[..],
+        &[0xffu8; 12][..],
+        &[0u8; 600][..],
+    ] {
+        socket.send_to(packet, server.local_addr()).await.unwrap();
+    }
+    // A TCP client that announces more than it sends, then goes away.
+    let mut tcp = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut tcp, b"\x00\x40\x12")
+        .await
+        .unwrap();
+    drop(tcp);
+    let lookup = resolver(&server, TIMEOUT);
+    assert!(
+        lookup
+            .lookup("example.com", RecordType::Txt)
+            .await
+            .is_ok_and(|a| a.len() == 1)
+    );
+}
