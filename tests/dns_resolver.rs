@@ -550,3 +550,33 @@ async fn garbage_packets_do_not_stop_the_server() {
             .is_ok_and(|a| a.len() == 1)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_questions_at_once_over_tcp_all_get_answers() {
+    let mut zone = MemoryZone::new();
+    for i in 0..300 {
+        zone.add_txt(&format!("d{i}.example"), "v=spf1 -all");
+    }
+    let server = serve(zone).await;
+    let lookup = Arc::new(
+        ResolverLookup::with_transport(
+            &[server.local_addr()],
+            TIMEOUT,
+            spfsleuth::dns::resolver::Transport::TcpOnly,
+        )
+        .unwrap(),
+    );
+    // Hickory queues at most 32 messages per TCP connection; more must wait, not fail.
+    let names: Vec<String> = (0..300).map(|i| format!("d{i}.example")).collect();
+    let results =
+        futures::future::join_all(names.iter().map(|n| lookup.lookup(n, RecordType::Txt))).await;
+    let failed: Vec<_> = results.iter().filter(|r| r.is_err()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} failed: {:?}",
+        failed.len(),
+        failed.first()
+    );
+    assert_eq!(server.stats().queries, 300);
+    assert_eq!(server.stats().tcp_queries, 300);
+}

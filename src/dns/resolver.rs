@@ -41,7 +41,16 @@ pub enum Transport {
 pub struct ResolverLookup {
     resolver: TokioResolver,
     timeout: Duration,
+    /// Questions on the wire at once. Hickory queues at most 32 messages per TCP
+    /// connection and fails the rest at once ("channel is full"); an error would be cached
+    /// for the run as a temperror, so we never ask more than it can take.
+    in_flight: tokio::sync::Semaphore,
 }
+
+/// Questions in flight at once over UDP (TCP is used only for truncated answers).
+const MAX_IN_FLIGHT_UDP: usize = 256;
+/// Questions in flight at once when everything goes over one TCP connection per server.
+const MAX_IN_FLIGHT_TCP: usize = 32;
 
 impl ResolverLookup {
     /// Ask these servers (the next one when one fails or times out), over UDP with TCP
@@ -72,7 +81,7 @@ impl ResolverLookup {
                 config
             })
             .collect();
-        Self::build(configs, timeout)
+        Self::build(configs, timeout, transport)
     }
 
     /// Ask the name servers of /etc/resolv.conf (its search domains and options are not
@@ -98,10 +107,14 @@ impl ResolverLookup {
             .into_iter()
             .map(NameServerConfig::udp_and_tcp)
             .collect();
-        Self::build(configs, timeout)
+        Self::build(configs, timeout, Transport::UdpThenTcp)
     }
 
-    fn build(servers: Vec<NameServerConfig>, timeout: Duration) -> Result<Self, SetupError> {
+    fn build(
+        servers: Vec<NameServerConfig>,
+        timeout: Duration,
+        transport: Transport,
+    ) -> Result<Self, SetupError> {
         let timeout = if timeout.is_zero() {
             DEFAULT_TIMEOUT
         } else {
@@ -139,7 +152,15 @@ impl ResolverLookup {
             .with_options(options)
             .build()
             .map_err(|e| SetupError::System(format!("cannot set up the resolver: {e}")))?;
-        Ok(ResolverLookup { resolver, timeout })
+        let in_flight = match transport {
+            Transport::UdpThenTcp => MAX_IN_FLIGHT_UDP,
+            Transport::TcpOnly => MAX_IN_FLIGHT_TCP,
+        };
+        Ok(ResolverLookup {
+            resolver,
+            timeout,
+            in_flight: tokio::sync::Semaphore::new(in_flight),
+        })
     }
 
     async fn ask(&self, name: &str, rtype: RecordType) -> Result<Answer, DnsError> {
@@ -151,11 +172,28 @@ impl ResolverLookup {
             RecordType::Txt => WireType::TXT,
             RecordType::Ptr => WireType::PTR,
         };
-        let lookup = self.resolver.lookup(query_name, wire_type);
-        let lookup = match tokio::time::timeout(self.timeout, lookup).await {
-            Err(_) => return Err(DnsError::Timeout),
-            Ok(Err(error)) => return map_error(&error, rtype),
-            Ok(Ok(lookup)) => lookup,
+        // Waiting for a turn is not part of the timeout: the question was not sent yet.
+        let _turn = self
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| DnsError::Other("resolver shut down".into()))?;
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let lookup = loop {
+            let attempt = self.resolver.lookup(query_name.clone(), wire_type);
+            match tokio::time::timeout_at(deadline, attempt).await {
+                Err(_) => return Err(DnsError::Timeout),
+                Ok(Err(error)) if is_local_congestion(&error) => {
+                    // Our side was busy, the question never left: ask again shortly.
+                    let pause = tokio::time::Instant::now() + Duration::from_millis(5);
+                    if pause >= deadline {
+                        return Err(DnsError::Timeout);
+                    }
+                    tokio::time::sleep_until(pause).await;
+                }
+                Ok(Err(error)) => return map_error(&error, rtype),
+                Ok(Ok(lookup)) => break lookup,
+            }
         };
         // CNAME records that led here are in the answer too: keep only the type asked.
         let mut answer = Answer::empty(rtype);
@@ -200,6 +238,15 @@ fn map_error(error: &NetError, rtype: RecordType) -> Result<Answer, DnsError> {
         }
         NetError::Timeout => Err(DnsError::Timeout),
         other => Err(DnsError::Other(other.to_string())),
+    }
+}
+
+/// Errors that mean hickory's own queues were full, not that a server failed.
+fn is_local_congestion(error: &NetError) -> bool {
+    match error {
+        NetError::Busy => true,
+        NetError::Msg(message) => message.starts_with("mpsc::SendError"),
+        _ => false,
     }
 }
 
