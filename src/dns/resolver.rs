@@ -32,8 +32,8 @@ pub enum Transport {
     #[default]
     UdpThenTcp,
     /// TCP only, many queries in flight on one connection. Hickory opens a new UDP socket
-    /// for every query; one TCP connection avoids that, which about doubles the questions
-    /// per second against a local server (see `tests/dns_bench.rs`).
+    /// for every query; one TCP connection avoids that cost, which can matter against a
+    /// local server (figures: `tests/dns_bench.rs`).
     TcpOnly,
 }
 
