@@ -314,3 +314,29 @@ async fn unanswered_questions_are_not_saved() {
     assert!(!text.contains("example.com."), "{text}");
     assert_eq!(cache.stats().distinct, 1);
 }
+
+#[tokio::test]
+async fn save_zone_file_writes_atomically_and_loads_back() {
+    let cache = Cache::new(Box::new(rich_zone()));
+    let _ = ask_all(&cache).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dns.zone");
+    cache.save_zone_file(&path).unwrap();
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        names,
+        vec![std::ffi::OsString::from("dns.zone")],
+        "no temporary left"
+    );
+    let replay = Cache::new(Box::new(zonefile::load(&[path]).unwrap()));
+    assert_eq!(ask_all(&replay).await, ask_all(&cache).await);
+    // A directory that does not exist: an error, nothing written.
+    assert!(
+        cache
+            .save_zone_file(&dir.path().join("no/such/dir/dns.zone"))
+            .is_err()
+    );
+}

@@ -479,3 +479,104 @@ fn the_resolver_can_be_built_outside_a_runtime_and_used_inside_one() {
     let result = runtime.block_on(lookup.lookup("example.com", RecordType::Txt));
     assert!(result.is_err_and(|e| e.is_transient()));
 }
+
+#[tokio::test]
+async fn any_lookup_can_be_served() {
+    let zone = Arc::new(example_zone());
+    let source = spfsleuth::dns::server::Source::Lookup(zone.clone());
+    let server = DnsServer::start(source, LOOPBACK.parse().unwrap())
+        .await
+        .unwrap();
+    let lookup = resolver(&server, Duration::from_secs(2));
+    for (name, rtype) in [
+        ("example.com", RecordType::Txt),
+        ("alias.example.com", RecordType::A),
+        ("nothere.example.com", RecordType::Txt),
+        ("mail.example.com", RecordType::Txt),
+        ("servfail.example.com", RecordType::Txt),
+        ("slow.example.org", RecordType::Txt),
+    ] {
+        assert_eq!(
+            ask(&lookup, name, rtype).await,
+            sorted(zone.answer(name, rtype)),
+            "{name} {rtype}"
+        );
+    }
+}
+
+#[test]
+fn dns_options_become_a_config() {
+    let config = DnsConfig::from_options(
+        vec![PathBuf::from("z.zone")],
+        &["192.0.2.1".to_owned(), "[::1]:5353".to_owned()],
+        2.5,
+    )
+    .unwrap();
+    assert_eq!(config.timeout, Duration::from_millis(2500));
+    assert_eq!(config.nameservers.len(), 2);
+    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e9] {
+        assert!(DnsConfig::from_options(vec![], &[], bad).is_err(), "{bad}");
+    }
+    let err = DnsConfig::from_options(vec![], &["dns.example".to_owned()], 5.0).unwrap_err();
+    assert!(err.contains("dns.example"), "{err}");
+}
+
+#[tokio::test]
+async fn garbage_packets_do_not_stop_the_server() {
+    let server = serve(example_zone()).await;
+    let socket = tokio::net::UdpSocket::bind(LOOPBACK).await.unwrap();
+    for packet in [
+        &b""[..],
+        &b"\x00"[..],
+        &b"\x12\x34\x01\x00\x00\x01"[..],
+        &[0xffu8; 12][..],
+        &[0u8; 600][..],
+    ] {
+        socket.send_to(packet, server.local_addr()).await.unwrap();
+    }
+    // A TCP client that announces more than it sends, then goes away.
+    let mut tcp = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut tcp, b"\x00\x40\x12")
+        .await
+        .unwrap();
+    drop(tcp);
+    let lookup = resolver(&server, TIMEOUT);
+    assert!(
+        lookup
+            .lookup("example.com", RecordType::Txt)
+            .await
+            .is_ok_and(|a| a.len() == 1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_questions_at_once_over_tcp_all_get_answers() {
+    let mut zone = MemoryZone::new();
+    for i in 0..300 {
+        zone.add_txt(&format!("d{i}.example"), "v=spf1 -all");
+    }
+    let server = serve(zone).await;
+    let lookup = Arc::new(
+        ResolverLookup::with_transport(
+            &[server.local_addr()],
+            TIMEOUT,
+            spfsleuth::dns::resolver::Transport::TcpOnly,
+        )
+        .unwrap(),
+    );
+    // Hickory queues at most 32 messages per TCP connection; more must wait, not fail.
+    let names: Vec<String> = (0..300).map(|i| format!("d{i}.example")).collect();
+    let results =
+        futures::future::join_all(names.iter().map(|n| lookup.lookup(n, RecordType::Txt))).await;
+    let failed: Vec<_> = results.iter().filter(|r| r.is_err()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} failed: {:?}",
+        failed.len(),
+        failed.first()
+    );
+    assert_eq!(server.stats().queries, 300);
+    assert_eq!(server.stats().tcp_queries, 300);
+}

@@ -394,3 +394,26 @@ fn malformed_files_report_file_and_line() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Every prefix of a real zone, and the zone with bytes swapped for awkward ones, loads or
+/// fails with a message: never a panic.
+#[test]
+fn truncated_and_mangled_zones_never_panic() {
+    let text = std::fs::read(Path::new(DATA).join("example.zone")).unwrap();
+    let mut loader_runs = 0;
+    for end in 0..=text.len() {
+        let prefix = String::from_utf8_lossy(&text[..end]).into_owned();
+        let _ = zonefile::parse_str("prefix", &prefix);
+        loader_runs += 1;
+    }
+    let awkward = [
+        b'"', b'(', b')', b';', b'\\', b'\n', b' ', b'@', b'$', b'.', 0xff,
+    ];
+    for (n, position) in (0..text.len()).step_by(7).enumerate() {
+        let mut mangled = text.clone();
+        mangled[position] = awkward[n % awkward.len()];
+        let _ = zonefile::parse_str("mangled", &String::from_utf8_lossy(&mangled));
+        loader_runs += 1;
+    }
+    assert!(loader_runs > text.len());
+}

@@ -88,6 +88,30 @@ impl Cache {
             .collect()
     }
 
+    /// `--save-dns FILE`: write [`Cache::write_zone`] to a temporary file beside `path`,
+    /// then rename it, so that an interrupted run never leaves half a snapshot.
+    pub fn save_zone_file(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let directory = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => std::path::Path::new("."),
+        };
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "dns.zone".to_owned());
+        let temporary = directory.join(format!(".{file_name}.{}.tmp", std::process::id()));
+        let result = (|| {
+            let mut file = std::io::BufWriter::new(std::fs::File::create(&temporary)?);
+            self.write_zone(&mut file)?;
+            file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            std::fs::rename(&temporary, path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&temporary);
+        }
+        result
+    }
+
     /// Write every answer used as an RFC 1035 zone file that `--zone` replays.
     ///
     /// - Records carry absolute names and are sorted (names, then types, then data), so the

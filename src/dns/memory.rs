@@ -249,4 +249,42 @@ mod tests {
         z.add_cname("loop2.example.com", "loop1.example.com");
         assert!(z.answer("loop1.example.com", RecordType::A).is_err());
     }
+
+    #[test]
+    fn wildcards_answer_below_the_closest_encloser_only() {
+        let mut z = MemoryZone::new();
+        z.add_txt("*.example.com", "wild");
+        z.add_txt("sub.example.com", "sub");
+        assert!(
+            matches!(z.answer("a.example.com", RecordType::Txt), Ok(Answer::Txt(v)) if v.len() == 1)
+        );
+        assert!(
+            matches!(z.answer("a.b.example.com", RecordType::Txt), Ok(Answer::Txt(v)) if v.len() == 1)
+        );
+        // sub.example.com exists and has no wildcard child (RFC 4592 §2.2.1).
+        assert_eq!(
+            z.answer("x.sub.example.com", RecordType::Txt),
+            Err(DnsError::NxDomain)
+        );
+        assert_eq!(
+            z.answer("a.example.com", RecordType::A),
+            Ok(Answer::A(vec![]))
+        );
+        assert_eq!(
+            z.answer("example.com", RecordType::Txt),
+            Err(DnsError::NxDomain)
+        );
+    }
+
+    #[test]
+    fn resolve_reports_the_cname_links() {
+        let mut z = MemoryZone::new();
+        z.add_cname("a.example", "b.example");
+        z.add_cname("b.example", "c.example");
+        z.add_a("c.example", Ipv4Addr::new(192, 0, 2, 1));
+        let r = z.resolve("A.example.", RecordType::A);
+        assert_eq!(r.final_name, "c.example");
+        assert_eq!(r.cnames.len(), 2);
+        assert!(r.result.is_ok());
+    }
 }

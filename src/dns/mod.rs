@@ -183,6 +183,32 @@ pub struct DnsConfig {
     pub timeout: std::time::Duration,
 }
 
+impl DnsConfig {
+    /// Build the configuration from what the user typed (`--zone`, `--nameserver`,
+    /// `--dns-timeout` in seconds). The message of an error names the bad value.
+    pub fn from_options(
+        zones: Vec<std::path::PathBuf>,
+        nameservers: &[String],
+        timeout_seconds: f64,
+    ) -> Result<DnsConfig, String> {
+        let nameservers = nameservers
+            .iter()
+            .map(|text| parse_nameserver(text))
+            .collect::<Result<Vec<_>, _>>()?;
+        let timeout = std::time::Duration::try_from_secs_f64(timeout_seconds)
+            .ok()
+            .filter(|t| !t.is_zero() && *t <= std::time::Duration::from_secs(3600))
+            .ok_or_else(|| {
+                format!("bad DNS timeout {timeout_seconds} (expected seconds, more than 0, at most 3600)")
+            })?;
+        Ok(DnsConfig {
+            zones,
+            nameservers,
+            timeout,
+        })
+    }
+}
+
 /// Why the run's DNS could not be set up (fatal: exit status 2).
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {

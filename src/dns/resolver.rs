@@ -25,29 +25,63 @@ use super::{Answer, DnsError, Lookup, LookupFuture, Mx, RecordType, SetupError};
 /// The timeout used when the configuration says zero.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How queries travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// UDP, and TCP when an answer comes back truncated (RFC 7766 §5): the normal way.
+    #[default]
+    UdpThenTcp,
+    /// TCP only, many queries in flight on one connection. Hickory opens a new UDP socket
+    /// for every query; one TCP connection avoids that cost, which can matter against a
+    /// local server (figures: `tests/dns_bench.rs`).
+    TcpOnly,
+}
+
 /// Asks real DNS servers through hickory-resolver.
 pub struct ResolverLookup {
     resolver: TokioResolver,
     timeout: Duration,
+    /// Questions on the wire at once. Hickory queues at most 32 messages per TCP
+    /// connection and fails the rest at once ("channel is full"); an error would be cached
+    /// for the run as a temperror, so we never ask more than it can take.
+    in_flight: tokio::sync::Semaphore,
 }
 
+/// Questions in flight at once over UDP (TCP is used only for truncated answers).
+const MAX_IN_FLIGHT_UDP: usize = 256;
+/// Questions in flight at once when everything goes over one TCP connection per server.
+const MAX_IN_FLIGHT_TCP: usize = 32;
+
 impl ResolverLookup {
-    /// Ask these servers (in order; the next one when one fails or times out).
+    /// Ask these servers (the next one when one fails or times out), over UDP with TCP
+    /// for truncated answers.
     pub fn with_nameservers(servers: &[SocketAddr], timeout: Duration) -> Result<Self, SetupError> {
+        Self::with_transport(servers, timeout, Transport::UdpThenTcp)
+    }
+
+    /// Ask these servers over the given transport.
+    pub fn with_transport(
+        servers: &[SocketAddr],
+        timeout: Duration,
+        transport: Transport,
+    ) -> Result<Self, SetupError> {
         if servers.is_empty() {
             return Err(SetupError::System("no name server given".into()));
         }
         let configs = servers
             .iter()
             .map(|addr| {
-                let mut config = NameServerConfig::udp_and_tcp(addr.ip());
+                let mut config = match transport {
+                    Transport::UdpThenTcp => NameServerConfig::udp_and_tcp(addr.ip()),
+                    Transport::TcpOnly => NameServerConfig::tcp(addr.ip()),
+                };
                 for connection in &mut config.connections {
                     connection.port = addr.port();
                 }
                 config
             })
             .collect();
-        Self::build(configs, timeout)
+        Self::build(configs, timeout, transport)
     }
 
     /// Ask the name servers of /etc/resolv.conf (its search domains and options are not
@@ -73,10 +107,14 @@ impl ResolverLookup {
             .into_iter()
             .map(NameServerConfig::udp_and_tcp)
             .collect();
-        Self::build(configs, timeout)
+        Self::build(configs, timeout, Transport::UdpThenTcp)
     }
 
-    fn build(servers: Vec<NameServerConfig>, timeout: Duration) -> Result<Self, SetupError> {
+    fn build(
+        servers: Vec<NameServerConfig>,
+        timeout: Duration,
+        transport: Transport,
+    ) -> Result<Self, SetupError> {
         let timeout = if timeout.is_zero() {
             DEFAULT_TIMEOUT
         } else {
@@ -114,7 +152,15 @@ impl ResolverLookup {
             .with_options(options)
             .build()
             .map_err(|e| SetupError::System(format!("cannot set up the resolver: {e}")))?;
-        Ok(ResolverLookup { resolver, timeout })
+        let in_flight = match transport {
+            Transport::UdpThenTcp => MAX_IN_FLIGHT_UDP,
+            Transport::TcpOnly => MAX_IN_FLIGHT_TCP,
+        };
+        Ok(ResolverLookup {
+            resolver,
+            timeout,
+            in_flight: tokio::sync::Semaphore::new(in_flight),
+        })
     }
 
     async fn ask(&self, name: &str, rtype: RecordType) -> Result<Answer, DnsError> {
@@ -126,11 +172,28 @@ impl ResolverLookup {
             RecordType::Txt => WireType::TXT,
             RecordType::Ptr => WireType::PTR,
         };
-        let lookup = self.resolver.lookup(query_name, wire_type);
-        let lookup = match tokio::time::timeout(self.timeout, lookup).await {
-            Err(_) => return Err(DnsError::Timeout),
-            Ok(Err(error)) => return map_error(&error),
-            Ok(Ok(lookup)) => lookup,
+        // Waiting for a turn is not part of the timeout: the question was not sent yet.
+        let _turn = self
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| DnsError::Other("resolver shut down".into()))?;
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let lookup = loop {
+            let attempt = self.resolver.lookup(query_name.clone(), wire_type);
+            match tokio::time::timeout_at(deadline, attempt).await {
+                Err(_) => return Err(DnsError::Timeout),
+                Ok(Err(error)) if is_local_congestion(&error) => {
+                    // Our side was busy, the question never left: ask again shortly.
+                    let pause = tokio::time::Instant::now() + Duration::from_millis(5);
+                    if pause >= deadline {
+                        return Err(DnsError::Timeout);
+                    }
+                    tokio::time::sleep_until(pause).await;
+                }
+                Ok(Err(error)) => return map_error(&error, rtype),
+                Ok(Ok(lookup)) => break lookup,
+            }
         };
         // CNAME records that led here are in the answer too: keep only the type asked.
         let mut answer = Answer::empty(rtype);
@@ -161,31 +224,29 @@ impl Lookup for ResolverLookup {
 
 /// RFC 2308: NXDOMAIN is an answer, NOERROR without records is "no data"; RFC 7208 §5
 /// turns SERVFAIL, timeouts and the rest into temperror.
-fn map_error(error: &NetError) -> Result<Answer, DnsError> {
+fn map_error(error: &NetError, rtype: RecordType) -> Result<Answer, DnsError> {
     match error {
-        NetError::Dns(NetDnsError::NoRecordsFound(NoRecords {
-            response_code,
-            query,
-            ..
-        })) => match *response_code {
-            ResponseCode::NXDomain => Err(DnsError::NxDomain),
-            ResponseCode::NoError => {
-                let rtype = match query.query_type() {
-                    WireType::A => RecordType::A,
-                    WireType::AAAA => RecordType::Aaaa,
-                    WireType::MX => RecordType::Mx,
-                    WireType::PTR => RecordType::Ptr,
-                    _ => RecordType::Txt,
-                };
-                Ok(Answer::empty(rtype))
+        NetError::Dns(NetDnsError::NoRecordsFound(NoRecords { response_code, .. })) => {
+            match *response_code {
+                ResponseCode::NXDomain => Err(DnsError::NxDomain),
+                ResponseCode::NoError => Ok(Answer::empty(rtype)),
+                code => Err(DnsError::ServerFailure(rcode_name(code))),
             }
-            code => Err(DnsError::ServerFailure(rcode_name(code))),
-        },
+        }
         NetError::Dns(NetDnsError::ResponseCode(code)) => {
             Err(DnsError::ServerFailure(rcode_name(*code)))
         }
         NetError::Timeout => Err(DnsError::Timeout),
         other => Err(DnsError::Other(other.to_string())),
+    }
+}
+
+/// Errors that mean hickory's own queues were full, not that a server failed.
+fn is_local_congestion(error: &NetError) -> bool {
+    match error {
+        NetError::Busy => true,
+        NetError::Msg(message) => message.starts_with("mpsc::SendError"),
+        _ => false,
     }
 }
 

@@ -26,7 +26,7 @@ use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, PTR, TXT};
 use hickory_proto::rr::{DNSClass, RData, Record, RecordType as WireType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use super::memory::{MemoryZone, Resolution};
 use super::resolver::{from_wire_name, to_wire_name};
@@ -210,17 +210,23 @@ async fn bind_pair(addr: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
 }
 
 async fn serve_udp(socket: Arc<UdpSocket>, shared: Arc<Shared>) {
+    // Answers in progress; dropped (aborted) with this task when the server stops.
+    let mut answering = JoinSet::new();
     let mut buf = vec![0u8; 65_535];
     loop {
+        while answering.try_join_next().is_some() {}
         let (len, peer) = match socket.recv_from(&mut buf).await {
             Ok(received) => received,
-            // ICMP errors from earlier sends surface here on some systems; keep serving.
-            Err(_) => continue,
+            Err(_) => {
+                // ICMP errors from earlier sends surface here on some systems; keep serving.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            }
         };
         let packet = buf.get(..len).unwrap_or_default().to_vec();
         let socket = socket.clone();
         let shared = shared.clone();
-        tokio::spawn(async move {
+        answering.spawn(async move {
             if let Some(reply) = handle(&shared, &packet, Transport::Udp).await {
                 let _ = socket.send_to(&reply, peer).await;
             }
@@ -229,12 +235,15 @@ async fn serve_udp(socket: Arc<UdpSocket>, shared: Arc<Shared>) {
 }
 
 async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>) {
+    // Open connections; dropped (aborted) with this task when the server stops.
+    let mut connections = JoinSet::new();
     loop {
+        while connections.try_join_next().is_some() {}
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        tokio::spawn(serve_tcp_connection(stream, shared.clone()));
+        connections.spawn(serve_tcp_connection(stream, shared.clone()));
     }
 }
 
@@ -243,18 +252,20 @@ async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>) {
 async fn serve_tcp_connection(stream: TcpStream, shared: Arc<Shared>) {
     let (mut reader, writer) = stream.into_split();
     let writer = Arc::new(tokio::sync::Mutex::new(writer));
+    let mut answering = JoinSet::new();
     loop {
+        while answering.try_join_next().is_some() {}
         let mut len = [0u8; 2];
         if reader.read_exact(&mut len).await.is_err() {
-            return;
+            break;
         }
         let mut packet = vec![0u8; usize::from(u16::from_be_bytes(len))];
         if reader.read_exact(&mut packet).await.is_err() {
-            return;
+            break;
         }
         let shared = shared.clone();
         let writer = writer.clone();
-        tokio::spawn(async move {
+        answering.spawn(async move {
             if let Some(reply) = handle(&shared, &packet, Transport::Tcp).await {
                 let Ok(len) = u16::try_from(reply.len()) else {
                     return;
@@ -266,6 +277,8 @@ async fn serve_tcp_connection(stream: TcpStream, shared: Arc<Shared>) {
             }
         });
     }
+    // The client may have closed its side only: finish the answers it is waiting for.
+    while answering.join_next().await.is_some() {}
 }
 
 /// One query in, the bytes of the answer out (`None`: say nothing).

@@ -697,8 +697,7 @@ fn parse_name(token: &Token, origin: Option<&str>) -> Result<String, String> {
     let mut label = Vec::new();
     let mut absolute = false;
     let mut i = 0;
-    while i < text.len() {
-        let b = text[i];
+    while let Some(&b) = text.get(i) {
         match b {
             b'\\' => {
                 let (byte, used) = escape_at(text, i)?;
@@ -761,13 +760,13 @@ fn parse_name(token: &Token, origin: Option<&str>) -> Result<String, String> {
 fn decode_escapes(text: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(text.len());
     let mut i = 0;
-    while i < text.len() {
-        if text[i] == b'\\' {
+    while let Some(&b) = text.get(i) {
+        if b == b'\\' {
             let (byte, used) = escape_at(text, i)?;
             out.push(byte);
             i += used;
         } else {
-            out.push(text[i]);
+            out.push(b);
             i += 1;
         }
     }
