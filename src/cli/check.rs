@@ -397,7 +397,7 @@ pub async fn run_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::parse_nameserver;
+    use crate::dns::parse_nameserver;
 
     #[test]
     fn nameservers_parse_with_default_port() {

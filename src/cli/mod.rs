@@ -91,40 +91,9 @@ pub struct DnsArgs {
 impl DnsArgs {
     /// Resolve what the user typed into the DNS configuration.
     pub fn config(&self) -> anyhow::Result<crate::dns::DnsConfig> {
-        if !(self.dns_timeout.is_finite() && self.dns_timeout > 0.0 && self.dns_timeout <= 3600.0) {
-            anyhow::bail!(
-                "--dns-timeout must be a number of seconds between 0 and 3600, not {}",
-                self.dns_timeout
-            );
-        }
-        let nameservers = self
-            .nameservers
-            .iter()
-            .map(|s| parse_nameserver(s))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(crate::dns::DnsConfig {
-            zones: self.zones.clone(),
-            nameservers,
-            timeout: std::time::Duration::from_secs_f64(self.dns_timeout),
-        })
+        crate::dns::DnsConfig::from_options(self.zones.clone(), &self.nameservers, self.dns_timeout)
+            .map_err(|e| anyhow::anyhow!("{e}"))
     }
-}
-
-/// `IP`, `IP:PORT`, `[IPv6]:PORT` or a bare IPv6 address; port 53 by default.
-pub fn parse_nameserver(text: &str) -> anyhow::Result<std::net::SocketAddr> {
-    use std::net::{IpAddr, SocketAddr};
-    let text = text.trim();
-    if let Ok(addr) = text.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    if let Ok(ip) = text
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-    {
-        return Ok(SocketAddr::new(ip, 53));
-    }
-    anyhow::bail!("--nameserver {text:?} is not an IP address or IP:PORT")
 }
 
 /// Write every DNS answer the run used to `path` (`--save-dns`), atomically.

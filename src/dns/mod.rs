@@ -199,7 +199,7 @@ impl DnsConfig {
             .ok()
             .filter(|t| !t.is_zero() && *t <= std::time::Duration::from_secs(3600))
             .ok_or_else(|| {
-                format!("bad DNS timeout {timeout_seconds} (expected seconds, more than 0, at most 3600)")
+                format!("--dns-timeout must be a number of seconds more than 0 and at most 3600, not {timeout_seconds}")
             })?;
         Ok(DnsConfig {
             zones,
@@ -249,5 +249,5 @@ pub fn parse_nameserver(text: &str) -> Result<std::net::SocketAddr, String> {
         .unwrap_or(text);
     bare.parse::<std::net::IpAddr>()
         .map(|ip| std::net::SocketAddr::new(ip, 53))
-        .map_err(|_| format!("bad name server address \"{text}\" (expected IP or IP:PORT)"))
+        .map_err(|_| format!("--nameserver \"{text}\" is not an IP address or IP:PORT"))
 }
