@@ -1,21 +1,61 @@
 //! MTA logs (Postfix + policyd-spf, Exim, rspamd, Sendmail + smf-spf, ...): lines that record
 //! SPF verdicts, correlated into one observation per transaction.
+//!
+//! Reading is a three-stage pipeline over batches of records: the calling thread reads batch
+//! N+1 and correlates batch N-1 while rayon workers parse batch N. Parsing a line needs
+//! nothing but the line (`parse`); correlation (`correlate`) is sequential, in file order, and
+//! keeps only what open sessions and waiting verdicts need, so memory stays flat.
+
+mod correlate;
+mod exim;
+mod headers;
+mod lines;
+mod others;
+mod parse;
+mod postfix;
+mod prefix;
+mod sniff;
+mod text;
 
 use std::io::BufRead;
 use std::sync::Arc;
 
-use super::Item;
+use rayon::prelude::*;
+
+use super::{InputProblem, Item, Locator};
 use crate::extract::ExtractOptions;
 
-/// Does this start of a file look like an MTA log (rather than a message or mailbox)?
-pub fn looks_like_log(head: &[u8]) -> bool {
-    let _ = head;
-    false
+pub use sniff::looks_like_log;
+
+/// Records per batch handed to the parser threads.
+const BATCH_RECORDS: usize = 16 * 1024;
+/// Bytes (about) per batch.
+const BATCH_BYTES: usize = 4 << 20;
+/// Records per parallel work unit.
+const CHUNK: usize = 512;
+
+fn parse_batch(batch: &[lines::Record]) -> Vec<parse::ParsedLine> {
+    batch
+        .par_chunks(CHUNK)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .filter_map(|r| parse::parse_record(r.line, &r.text))
+                .collect::<Vec<_>>()
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// Read one log (already decompressed) and emit one item per recorded SPF verdict, in log
 /// order. `mtime_year` is the year of the file's modification time (for syslog timestamps
 /// without a year) when `options.log_year` is not set.
+///
+/// Syslog timestamps carry no year and no zone: the year is `options.log_year`, else
+/// `mtime_year`, else the current year, for the first line, moving on at a December ->
+/// January step; times without a zone are taken as UTC. Returns the number of lines read.
 pub fn read_log(
     source: Arc<str>,
     reader: &mut dyn BufRead,
@@ -23,6 +63,113 @@ pub fn read_log(
     mtime_year: Option<i32>,
     sink: &mut dyn FnMut(Item),
 ) -> std::io::Result<u64> {
-    let _ = (source, reader, options, mtime_year, sink);
-    Ok(0)
+    let year = options
+        .log_year
+        .or(mtime_year)
+        .unwrap_or_else(prefix::current_year);
+    let mut records = lines::RecordReader::new(reader);
+    let mut correlator = correlate::Correlator::new(source.clone(), year);
+    let mut reported = 0;
+
+    let mut batch = records.batch(BATCH_RECORDS, BATCH_BYTES)?;
+    let mut parsed_prev: Option<Vec<parse::ParsedLine>> = None;
+    let mut read_error = None;
+    loop {
+        if batch.is_empty() && parsed_prev.is_none() {
+            break;
+        }
+        let mut parsed = Vec::new();
+        let mut next = Vec::new();
+        rayon::in_place_scope(|scope| {
+            let current = &batch;
+            let parsed_ref = &mut parsed;
+            scope.spawn(move |_| *parsed_ref = parse_batch(current));
+            if !batch.is_empty() && read_error.is_none() {
+                match records.batch(BATCH_RECORDS, BATCH_BYTES) {
+                    Ok(b) => next = b,
+                    Err(e) => read_error = Some(e),
+                }
+            }
+            if let Some(prev) = parsed_prev.take() {
+                for pl in prev {
+                    correlator.feed(pl, &mut |obs| sink(Item::Observation(Box::new(obs))));
+                }
+            }
+        });
+        for &line in &records.truncated[reported..] {
+            sink(Item::Problem(InputProblem {
+                source: source.clone(),
+                locator: Some(Locator::Line(line)),
+                message: format!(
+                    "line longer than {} bytes; only its start was read",
+                    lines::MAX_LINE
+                ),
+            }));
+        }
+        reported = records.truncated.len();
+        parsed_prev = if batch.is_empty() { None } else { Some(parsed) };
+        batch = next;
+    }
+    correlator.finish(&mut |obs| sink(Item::Observation(Box::new(obs))));
+    match read_error {
+        Some(e) => Err(e),
+        None => Ok(records.lines_read()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::Observation;
+
+    fn run(text: &str, year: i32) -> Vec<Observation> {
+        let options = ExtractOptions {
+            log_year: Some(year),
+            ..ExtractOptions::default()
+        };
+        let mut out = Vec::new();
+        let mut reader = std::io::Cursor::new(text.as_bytes().to_vec());
+        read_log(
+            Arc::from("t.log"),
+            &mut reader,
+            &options,
+            None,
+            &mut |item| {
+                if let Item::Observation(o) = item {
+                    out.push(*o);
+                }
+            },
+        )
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn policyd_joined_to_queue_and_message_id() {
+        let log = "\
+Sep 27 23:06:19 mail postfix/smtpd[5702]: connect from mail.carpar.monster[194.5.94.216]
+Sep 27 23:06:20 mail policyd-spf[5735]: Pass; identity=mailfrom; client-ip=194.5.94.216; helo=mail.carpar.monster; envelope-from=a@carpar.monster; receiver=r@x.example
+Sep 27 23:06:20 mail policyd-spf[5735]: prepend Received-SPF: Pass (mailfrom) identity=mailfrom; client-ip=194.5.94.216; helo=mail.carpar.monster; envelope-from=a@carpar.monster; receiver=r@x.example
+Sep 27 23:06:22 mail postfix/smtpd[5702]: 061421408BC: client=mail.carpar.monster[194.5.94.216]
+Sep 27 23:06:22 mail postfix/cleanup[5740]: 061421408BC: message-id=<m1@carpar.monster>
+Sep 27 23:06:22 mail postfix/qmgr[27607]: 061421408BC: from=<a@carpar.monster>, size=6138, nrcpt=1 (queue active)
+Sep 27 23:06:22 mail postfix/smtpd[5702]: disconnect from mail.carpar.monster[194.5.94.216]
+";
+        let obs = run(log, 2019);
+        assert_eq!(obs.len(), 1, "{obs:#?}");
+        let o = &obs[0];
+        assert_eq!(o.locator, Some(Locator::Line(2)));
+        assert_eq!(o.message_id.as_deref(), Some("m1@carpar.monster"));
+        assert_eq!(
+            o.client_ip.map(|i| i.to_string()).as_deref(),
+            Some("194.5.94.216")
+        );
+        assert_eq!(
+            o.date.map(|d| d.to_rfc3339()).as_deref(),
+            Some("2019-09-27T23:06:20+00:00")
+        );
+        let v = o.verdict.as_ref().unwrap();
+        assert_eq!(v.receiver.as_deref(), Some("mail"));
+        assert_eq!(v.writer.as_deref(), Some("policyd-spf"));
+    }
 }
