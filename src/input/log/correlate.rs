@@ -147,7 +147,7 @@ fn family(kind: Kind) -> u8 {
         | Kind::PerlResult
         | Kind::PerlAction
         | Kind::SmtpdReject => 1,
-        Kind::EximLine | Kind::LogWrite => 2,
+        Kind::EximLine | Kind::LogWrite | Kind::LogResult => 2,
         Kind::Smf | Kind::Alone => 0,
     }
 }
@@ -1024,14 +1024,21 @@ impl Correlator {
             Some(ClientIp::Raw(r)) => (None, Some(r.clone())),
             None => (None, None),
         };
-        let domain = f.domain.clone().or_else(|| match f.identity {
-            Some(Identity::Helo) => f.helo.clone(),
-            _ => match f.envelope_from.as_deref() {
-                Some("") => f.helo.clone(),
-                Some(e) => domain_of(e).map(str::to_string),
-                None => None,
-            },
-        });
+        // The domain whose policy was checked: the HELO name (RFC 7208 §2.3), or the MAIL FROM
+        // domain, which is the HELO name for the null sender (§2.4). A name without a dot or
+        // an address literal is no domain to check.
+        let domain = f
+            .domain
+            .clone()
+            .or_else(|| match f.identity {
+                Some(Identity::Helo) => f.helo.clone(),
+                _ => match f.envelope_from.as_deref() {
+                    Some("") => f.helo.clone(),
+                    Some(e) => domain_of(e).map(str::to_string),
+                    None => None,
+                },
+            })
+            .filter(|d| d.contains('.') && !d.starts_with('[') && !d.contains([' ', '@']));
         let receiver = g
             .host
             .as_deref()

@@ -95,7 +95,7 @@ pub(crate) fn exim_line(line: &Line<'_>, events: &mut Vec<Event>) -> bool {
     // logwrite: `spf_result  pass`, `spf_result  fail (guess <no>)`
     if toks.first() == Some(&"spf_result") {
         if let Some(result) = toks.get(1).and_then(|w| SpfResult::parse_lenient(w)) {
-            let mut f = Fragment::new(Kind::LogWrite, EXIM);
+            let mut f = Fragment::new(Kind::LogResult, EXIM);
             f.result = Some(result);
             f.join = Join::Adjacent;
             events.push(Event::Verdict(Box::new(f)));
@@ -104,11 +104,12 @@ pub(crate) fn exim_line(line: &Line<'_>, events: &mut Vec<Event>) -> bool {
         return false;
     }
     // logwrite of an Authentication-Results text (literal `\n` kept in the log)
-    if let Some(pos) = text::find_ignore_case(m, "Authentication-Results:")
-        && text::contains_ignore_case(m, "spf=")
+    let whole = line.after_stamp;
+    if let Some(pos) = text::find_ignore_case(whole, "Authentication-Results:")
+        && text::contains_ignore_case(whole, "spf=")
     {
         let before = events.len();
-        for fields in headers::authentication_results(&m[pos + 23..]) {
+        for fields in headers::authentication_results(&whole[pos + 23..]) {
             if fields.result.is_none() {
                 continue;
             }

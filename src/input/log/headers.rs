@@ -270,8 +270,11 @@ pub(crate) fn authentication_results(value: &str) -> Vec<Fields> {
             } else {
                 fields.domain = Some(m);
             }
-        } else if let Some(h) = kv(&props, "smtp.helo", &[]) {
-            fields.identity = Some(Identity::Helo);
+        }
+        if let Some(h) = kv(&props, "smtp.helo", &[]) {
+            if fields.identity.is_none() {
+                fields.identity = Some(Identity::Helo);
+            }
             fields.helo = clean_name(h).map(|h| match h.rsplit_once('@') {
                 // IronPort writes the HELO identity as `postmaster@helo`
                 Some((_, d)) => d.to_string(),

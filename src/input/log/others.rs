@@ -303,6 +303,8 @@ fn spamassassin_verdicts<'a>(
         ));
         out.push(f);
     }
+    // the MAIL FROM verdict first: it is the primary one
+    out.sort_by_key(|f| f.identity != Some(Identity::MailFrom));
     out
 }
 

@@ -27,9 +27,11 @@ pub(crate) enum Kind {
     SmtpdReject,
     /// Exim `<=` or reject line with `SPF=`.
     EximLine,
-    /// Exim `logwrite` output (`spf_result pass`, `Authentication-Results: ...`) or another
+    /// Exim `logwrite` output of a header text (`Authentication-Results: ...`), or another
     /// header text logged without a program name.
     LogWrite,
+    /// Exim `logwrite` output of the bare result (`spf_result pass`).
+    LogResult,
     /// smf-spf `SPF fail: ip=..., fqdn=..., helo=..., from=<...>`.
     Smf,
     /// A line that is a whole verdict by itself (rspamd, SpamAssassin, amavis, maddy,

@@ -57,12 +57,15 @@ pub fn looks_like_log(head: &[u8]) -> bool {
     if first.starts_with("From ") {
         return false;
     }
-    let first_is_log = has_log_prefix(first);
-    if !first_is_log && is_header_field(first) {
+    if has_log_prefix(first) {
+        return true;
+    }
+    if is_header_field(first) {
         // a header block (Received:, Return-Path:, Delivered-To:, ...) starts a message
         return false;
     }
-    let mut log_lines = usize::from(first_is_log);
+    // a pasted excerpt may start with a line without prefix: most lines must have one
+    let mut log_lines = 0;
     let mut seen = 1;
     for line in lines.take(SNIFF_LINES - 1) {
         seen += 1;
@@ -70,8 +73,7 @@ pub fn looks_like_log(head: &[u8]) -> bool {
             log_lines += 1;
         }
     }
-    // most lines (pasted excerpts may mix in a few without a prefix)
-    log_lines * 2 >= seen && log_lines > 0
+    log_lines * 2 > seen
 }
 
 #[cfg(test)]

@@ -1,0 +1,201 @@
+//! Golden tests for MTA log reading: every file in `../shared/formats/mta-logs/` (real-world
+//! excerpts, read from there, never copied) and our own synthetic logs in `tests/data/logs/`,
+//! against expected observations written by reading the lines, in
+//! `tests/data/golden/logs/<file>.expected`.
+//!
+//! Expected-file format: one observation per line, tab-separated, `-` for "none":
+//! `line  result  identity  client_ip  envelope_from  helo  domain  message_id  date  receiver
+//! writer` (`domain`: the domain whose policy the verdict is about).
+//! `client_ip` is `raw:TEXT` when the log holds text that is no IP; `envelope_from` is `<>` for
+//! the null sender. Lines starting with `#` are comments. Every emitted observation must be
+//! listed, in order: a line with no usable verdict must produce nothing.
+//!
+//! `GOLDEN_PRINT=1 cargo test --test golden_logs -- --nocapture` prints what is produced.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::SecondsFormat;
+use spfsleuth::extract::{ExtractOptions, Observation};
+use spfsleuth::input::Item;
+use spfsleuth::input::log::{looks_like_log, read_log};
+
+/// Year given for syslog timestamps (as `--log-year`).
+const YEAR: i32 = 2024;
+
+fn shared_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/formats/mta-logs")
+}
+
+fn own_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/logs")
+}
+
+fn expected_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden/logs")
+}
+
+fn read(path: &Path, year: Option<i32>) -> (Vec<Observation>, Vec<String>, u64) {
+    let options = ExtractOptions {
+        log_year: year,
+        ..ExtractOptions::default()
+    };
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = std::io::Cursor::new(bytes);
+    let mut obs = Vec::new();
+    let mut problems = Vec::new();
+    let lines = read_log(
+        Arc::from(path.display().to_string()),
+        &mut reader,
+        &options,
+        Some(1999),
+        &mut |item| match item {
+            Item::Observation(o) => obs.push(*o),
+            Item::Problem(p) => problems.push(p.to_string()),
+        },
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (obs, problems, lines)
+}
+
+fn cell(v: Option<&str>) -> String {
+    match v {
+        None => "-".to_string(),
+        Some("") => "<>".to_string(),
+        Some(s) => s.to_string(),
+    }
+}
+
+fn row(o: &Observation) -> String {
+    let v = o
+        .verdict
+        .as_ref()
+        .expect("a log observation carries a verdict");
+    let line = match &o.locator {
+        Some(l) => l.to_string().trim_start_matches("line ").to_string(),
+        None => "-".to_string(),
+    };
+    let ip = match (v.client_ip, &v.client_ip_raw) {
+        (Some(ip), _) => ip.to_string(),
+        (None, Some(raw)) => format!("raw:{raw}"),
+        (None, None) => "-".to_string(),
+    };
+    [
+        line,
+        cell(v.result.map(|r| r.as_str())),
+        cell(v.identity.map(|i| i.as_str())),
+        ip,
+        match &v.envelope_from {
+            None => "-".to_string(),
+            Some(e) if e.is_empty() => "<>".to_string(),
+            Some(e) => e.clone(),
+        },
+        cell(v.helo.as_deref()),
+        cell(v.domain.as_deref()),
+        cell(o.message_id.as_deref()),
+        cell(
+            o.date
+                .map(|d| d.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+                .as_deref(),
+        ),
+        cell(v.receiver.as_deref()),
+        cell(v.writer.as_deref()),
+    ]
+    .join("\t")
+}
+
+fn expected(name: &str) -> Vec<String> {
+    let path = expected_dir().join(format!("{name}.expected"));
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| l.split('\t').map(str::trim).collect::<Vec<_>>().join("\t"))
+        .collect()
+}
+
+fn check(path: &Path, year: Option<i32>) {
+    let name = path.file_name().unwrap().to_string_lossy().to_string();
+    let (obs, problems, _) = read(path, year);
+    let got: Vec<String> = obs.iter().map(row).collect();
+    if std::env::var_os("GOLDEN_PRINT").is_some() {
+        println!("== {name}");
+        for (o, r) in obs.iter().zip(&got) {
+            println!("{r}");
+            for n in &o.notes {
+                println!("#   {n}");
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{name}: problems {problems:?}");
+    if std::env::var_os("GOLDEN_PRINT").is_some()
+        && !expected_dir().join(format!("{name}.expected")).exists()
+    {
+        return;
+    }
+    let want = expected(&name);
+    let mut diffs = Vec::new();
+    for i in 0..got.len().max(want.len()) {
+        let g = got.get(i).map(String::as_str).unwrap_or("(nothing)");
+        let w = want.get(i).map(String::as_str).unwrap_or("(nothing)");
+        if g != w {
+            diffs.push(format!("  want {w}\n   got {g}"));
+        }
+    }
+    assert!(diffs.is_empty(), "{name}:\n{}", diffs.join("\n"));
+}
+
+fn log_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn shared_real_world_logs() {
+    let dir = shared_dir();
+    if !dir.is_dir() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{} is missing (required in CI)",
+            dir.display()
+        );
+        eprintln!("skipping: {} not found", dir.display());
+        return;
+    }
+    let files = log_files(&dir);
+    assert!(!files.is_empty(), "no logs in {}", dir.display());
+    for path in files {
+        check(&path, Some(YEAR));
+    }
+}
+
+#[test]
+fn own_synthetic_logs() {
+    for path in log_files(&own_dir()) {
+        check(&path, Some(YEAR));
+    }
+}
+
+#[test]
+fn every_log_is_sniffed_as_a_log() {
+    let mut dirs = vec![own_dir()];
+    if shared_dir().is_dir() {
+        dirs.push(shared_dir());
+    }
+    for dir in dirs {
+        for path in log_files(&dir) {
+            let head = fs::read(&path).unwrap();
+            let head = &head[..head.len().min(8192)];
+            assert!(
+                looks_like_log(head),
+                "{} not taken for a log",
+                path.display()
+            );
+        }
+    }
+}
