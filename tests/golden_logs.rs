@@ -116,6 +116,11 @@ fn expected(name: &str) -> Vec<String> {
 
 fn check(path: &Path, year: Option<i32>) {
     let name = path.file_name().unwrap().to_string_lossy().to_string();
+    check_as(path, year, &name);
+}
+
+fn check_as(path: &Path, year: Option<i32>, name: &str) {
+    let name = name.to_string();
     let (obs, problems, _) = read(path, year);
     let got: Vec<String> = obs.iter().map(row).collect();
     if std::env::var_os("GOLDEN_PRINT").is_some() {
@@ -198,4 +203,165 @@ fn every_log_is_sniffed_as_a_log() {
             );
         }
     }
+}
+
+fn malformed_dir() -> PathBuf {
+    own_dir().join("malformed")
+}
+
+/// Binary junk, NUL bytes, invalid UTF-8, a truncated last line, an unclosed quote with many
+/// continuation lines, impossible timestamps: never a panic, never an error, and the verdicts
+/// that are still readable come out (expected files `malformed-<file>.expected`).
+#[test]
+fn malformed_logs() {
+    let mut files: Vec<PathBuf> = fs::read_dir(malformed_dir())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5);
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.ends_with(".log") {
+            check_as(&path, Some(YEAR), &format!("malformed-{name}"));
+        } else {
+            let (obs, problems, _) = read(&path, Some(YEAR));
+            assert!(obs.is_empty(), "{name}: {obs:?}");
+            assert!(problems.is_empty(), "{name}: {problems:?}");
+            let head = fs::read(&path).unwrap();
+            assert!(!looks_like_log(&head), "{name} taken for a log");
+        }
+    }
+}
+
+fn read_bytes(bytes: Vec<u8>) -> (Vec<Observation>, Vec<String>, u64) {
+    let options = ExtractOptions {
+        log_year: Some(YEAR),
+        ..ExtractOptions::default()
+    };
+    let mut reader = std::io::Cursor::new(bytes);
+    let mut obs = Vec::new();
+    let mut problems = Vec::new();
+    let lines = read_log(
+        Arc::from("mem"),
+        &mut reader,
+        &options,
+        None,
+        &mut |item| match item {
+            Item::Observation(o) => obs.push(*o),
+            Item::Problem(p) => problems.push(p.to_string()),
+        },
+    )
+    .expect("reading from memory does not fail");
+    (obs, problems, lines)
+}
+
+/// A 1 MB line is read whole; a 3 MB line is cut (reported), and the lines after it still
+/// count and parse.
+#[test]
+fn very_long_lines() {
+    let mut log = Vec::new();
+    log.extend_from_slice(
+        b"Mar  4 10:00:00 mx1 policyd-spf[1]: Fail; identity=mailfrom; client-ip=192.0.2.1; helo=",
+    );
+    log.extend(std::iter::repeat_n(b'h', 1_000_000));
+    log.extend_from_slice(b"; envelope-from=a@b.example; receiver=r \n");
+    log.extend(std::iter::repeat_n(b'x', 3_000_000));
+    log.extend_from_slice(b"\nMar  4 10:00:01 mx1 policyd-spf[2]: Pass; identity=mailfrom; client-ip=192.0.2.2; helo=h.example; envelope-from=c@d.example; receiver=r \n");
+    let (obs, problems, lines) = read_bytes(log);
+    assert_eq!(lines, 3);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("line 2"), "{problems:?}");
+    assert_eq!(obs.len(), 2);
+    let v = obs[0].verdict.as_ref().unwrap();
+    assert_eq!(v.envelope_from.as_deref(), Some("a@b.example"));
+    assert_eq!(v.helo.as_ref().map(String::len), Some(1_000_000));
+    assert_eq!(
+        obs[1].locator.as_ref().map(|l| l.to_string()).as_deref(),
+        Some("line 3")
+    );
+}
+
+/// Deterministic mutations (byte flips, cuts, splices, inserted NULs and high bytes) of every
+/// log sample: reading never panics.
+#[test]
+fn mutated_logs_never_panic() {
+    let mut samples = Vec::new();
+    let mut dirs = vec![own_dir()];
+    if shared_dir().is_dir() {
+        dirs.push(shared_dir());
+    }
+    for dir in dirs {
+        for path in log_files(&dir) {
+            samples.push(fs::read(path).unwrap());
+        }
+    }
+    let mut state: u64 = 0x5eed_7208;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as usize
+    };
+    for round in 0..400 {
+        let base = &samples[round % samples.len()];
+        let mut bytes = base.clone();
+        for _ in 0..(1 + next() % 8) {
+            if bytes.is_empty() {
+                break;
+            }
+            let at = next() % bytes.len();
+            match next() % 6 {
+                0 => bytes[at] = (next() % 256) as u8,
+                1 => bytes.truncate(at),
+                2 => {
+                    let other = &samples[next() % samples.len()];
+                    let from = next() % other.len().max(1);
+                    let tail: Vec<u8> = other[from.min(other.len())..].to_vec();
+                    bytes.splice(at..at, tail);
+                }
+                3 => bytes.insert(at, 0),
+                4 => bytes.insert(at, 0xC3),
+                _ => {
+                    let end = (at + next() % 64).min(bytes.len());
+                    bytes.drain(at..end);
+                }
+            }
+        }
+        let _ = looks_like_log(&bytes);
+        let _ = read_bytes(bytes);
+    }
+}
+
+/// Without `--log-year` the modification-time year is used, and without either the current
+/// year; with `--log-year` it wins.
+#[test]
+fn year_sources() {
+    let path = own_dir().join("year-rollover.log");
+    let bytes = fs::read(&path).unwrap();
+    let first_year = |log_year: Option<i32>, mtime: Option<i32>| {
+        let options = ExtractOptions {
+            log_year,
+            ..ExtractOptions::default()
+        };
+        let mut reader = std::io::Cursor::new(bytes.clone());
+        let mut years = Vec::new();
+        read_log(Arc::from("y"), &mut reader, &options, mtime, &mut |item| {
+            if let Item::Observation(o) = item {
+                years.push(o.date.map(|d| d.format("%Y").to_string()));
+            }
+        })
+        .unwrap();
+        years
+    };
+    assert_eq!(
+        first_year(None, Some(2030)),
+        ["2030", "2031", "2030", "2031"].map(|y| Some(y.to_string()))
+    );
+    assert_eq!(
+        first_year(Some(2020), Some(2030))[0].as_deref(),
+        Some("2020")
+    );
+    let now = chrono::Utc::now().format("%Y").to_string();
+    assert_eq!(first_year(None, None)[0].as_deref(), Some(now.as_str()));
 }

@@ -299,7 +299,10 @@ fn merge_fields(into: &mut Fragment, from: Fragment) {
     }
     into.rejected |= from.rejected;
     for n in from.notes {
-        if !into.notes.contains(&n) {
+        // one reject text is enough (pypolicyd-spf's and smtpd's say the same)
+        let dup_reject =
+            n.starts_with("rejected: ") && into.notes.iter().any(|o| o.starts_with("rejected: "));
+        if !dup_reject && !into.notes.contains(&n) {
             into.notes.push(n);
         }
     }
@@ -478,7 +481,7 @@ impl Correlator {
                 if let Some(g) = self.group_mut(seq) {
                     g.deadline_line = g.deadline_line.min(line + 500);
                     if let Some(n) = now {
-                        g.deadline_time = Some(n + Duration::seconds(2));
+                        g.deadline_time = n.checked_add_signed(Duration::seconds(2));
                     }
                 }
             }
@@ -784,7 +787,7 @@ impl Correlator {
                 // wait briefly for smtpd's reject line
                 g.deadline_line = g.deadline_line.min(line + 200);
                 if let Some(n) = now.or(time) {
-                    g.deadline_time = Some(n + Duration::seconds(SAME_CHECK_SECS));
+                    g.deadline_time = n.checked_add_signed(Duration::seconds(SAME_CHECK_SECS));
                 }
             }
             return;
@@ -816,7 +819,7 @@ impl Correlator {
             g.done = false;
             match ctx.time {
                 Some(t) => {
-                    g.deadline_time = Some(t + Duration::seconds(secs));
+                    g.deadline_time = t.checked_add_signed(Duration::seconds(secs));
                     g.deadline_line = ctx.line + lines_timed;
                 }
                 None => g.deadline_line = ctx.line + lines_untimed,
@@ -883,6 +886,14 @@ impl Correlator {
     }
 
     fn fill_from_txn(&self, f: &mut Fragment, txn: &Txn) {
+        if let Some(e) = &f.envelope_from
+            && let Some(original) = self.unrewritten(e)
+        {
+            let note = format!("envelope-from is a postsrsd rewrite of <{original}>");
+            if !f.notes.contains(&note) {
+                f.notes.push(note);
+            }
+        }
         match (&f.ip, &txn.ip) {
             (None, Some(ip)) => f.ip = Some(ip.clone()),
             (Some(ClientIp::Raw(_)), Some(ClientIp::Ip(ip))) => f.ip = Some(ClientIp::Ip(*ip)),

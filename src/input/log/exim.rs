@@ -143,10 +143,8 @@ pub(crate) fn exim_line(line: &Line<'_>, events: &mut Vec<Event>) -> bool {
             f.message_id = Some(id.trim_matches(['<', '>']).to_string());
         }
         f.qid = Some(toks[0].to_string());
-        f.identity = match f.envelope_from.as_deref() {
-            Some("") | None => None,
-            Some(_) => Some(Identity::MailFrom),
-        };
+        // RFC 7208 §2.4: with a null sender the MAIL FROM check is made for postmaster@HELO
+        f.identity = f.envelope_from.as_ref().map(|_| Identity::MailFrom);
         f.join = Join::Adjacent;
         events.push(Event::Verdict(Box::new(f)));
         return true;
@@ -221,11 +219,9 @@ pub(crate) fn exim_line(line: &Line<'_>, events: &mut Vec<Event>) -> bool {
             }
         }
     }
-    f.identity = match (&f.envelope_from, &f.domain) {
-        (Some(e), _) if !e.is_empty() => Some(Identity::MailFrom),
-        (None, Some(_)) => Some(Identity::MailFrom),
-        _ => None,
-    };
+    if f.envelope_from.is_some() || f.domain.is_some() {
+        f.identity = Some(Identity::MailFrom);
+    }
     let short: String = m[m.find("rejected").unwrap_or(0)..]
         .chars()
         .take(300)

@@ -116,6 +116,15 @@ impl<'r> RecordReader<'r> {
             bytes.extend_from_slice(&next);
             joined += 1;
         }
+        // NUL bytes are junk in a text log (runs of them precede the next line after an
+        // unclean shutdown): dropped at the start of a line, marked as invalid elsewhere.
+        if memchr::memchr(0, &bytes).is_some() {
+            let lead = bytes.iter().take_while(|&&b| b == 0).count();
+            bytes.drain(..lead);
+            for b in bytes.iter_mut().filter(|b| **b == 0) {
+                *b = 0xFF;
+            }
+        }
         let text = match String::from_utf8(bytes) {
             Ok(s) => s,
             Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),

@@ -245,7 +245,7 @@ pub(crate) fn rspamd_line(line: &Line<'_>, events: &mut Vec<Event>) {
         };
         f.message_id = message_id.map(str::to_string);
         if let Some(o) = option {
-            f.notes.push(format!("matched mechanism: {o}"));
+            f.notes.push(format!("rspamd symbol option: {o}"));
         }
         if let Some(q) = qid.filter(|q| !q.is_empty()) {
             f.qid = Some(q.to_string());
@@ -591,7 +591,7 @@ pub(crate) fn generic_line(line: &Line<'_>, events: &mut Vec<Event>) {
             let mut f = Fragment::new(Kind::Alone, "rspamd");
             f.result = Some(result);
             if let Some(o) = option {
-                f.notes.push(format!("matched mechanism: {o}"));
+                f.notes.push(format!("rspamd symbol option: {o}"));
             }
             push(events, f);
         }

@@ -178,7 +178,10 @@ fn iso_stamp(b: &[u8]) -> Option<(Stamp, usize)> {
         secs % 60,
         nanos,
     )?;
-    let utc = Utc.from_utc_datetime(&naive) - chrono::Duration::seconds(i64::from(offset_secs));
+    let utc = Utc
+        .from_utc_datetime(&naive)
+        .checked_sub_signed(chrono::Duration::seconds(i64::from(offset_secs)))
+        .filter(|t| (1..=9999).contains(&t.year()))?;
     Some((Stamp::Absolute(utc), end))
 }
 
@@ -232,6 +235,32 @@ fn ctime_stamp(b: &[u8]) -> Option<(Stamp, usize)> {
     Some((Stamp::Absolute(Utc.from_utc_datetime(&naive)), end + 5))
 }
 
+/// The end of something shaped like an ISO 8601 timestamp whose values are impossible
+/// (`2024-13-45T99:99:99Z`): consumed as a timestamp that gives no date.
+fn iso_shape(b: &[u8]) -> Option<usize> {
+    let shape = b"dddd-dd-ddTdd:dd:dd";
+    if b.len() < shape.len() {
+        return None;
+    }
+    for (i, &c) in shape.iter().enumerate() {
+        let ok = match c {
+            b'd' => b[i].is_ascii_digit(),
+            b'T' => matches!(b[i], b'T' | b't' | b' '),
+            other => b[i] == other,
+        };
+        if !ok {
+            return None;
+        }
+    }
+    let end = b[shape.len()..]
+        .iter()
+        .position(|c| {
+            !(c.is_ascii_digit() || matches!(c, b'.' | b',' | b':' | b'+' | b'-' | b'Z' | b'z'))
+        })
+        .map_or(b.len(), |p| shape.len() + p);
+    Some(end)
+}
+
 /// Is `token` (without the trailing `:`) a program tag `name` or `name[pid]`?
 fn program_tag(token: &str) -> Option<(&str, Option<u32>)> {
     let (name, pid) = match token.find('[') {
@@ -257,10 +286,11 @@ fn program_tag(token: &str) -> Option<(&str, Option<u32>)> {
 pub(crate) fn split(line: &str) -> Prefix<'_> {
     let mut text = line;
     // RFC 5424 / network syslog `<PRI>` (and version `1 `)
-    if text.starts_with('<')
-        && let Some(close) = text[..text.len().min(5)].find('>')
+    let tb = text.as_bytes();
+    if tb.first() == Some(&b'<')
+        && let Some(close) = tb[..tb.len().min(5)].iter().position(|&b| b == b'>')
         && close > 1
-        && text[1..close].bytes().all(|b| b.is_ascii_digit())
+        && tb[1..close].iter().all(u8::is_ascii_digit)
     {
         text = &text[close + 1..];
         if let Some(rest) = text.strip_prefix("1 ") {
@@ -271,7 +301,8 @@ pub(crate) fn split(line: &str) -> Prefix<'_> {
     let found = syslog_stamp(b)
         .map(|(s, e)| (s, e, true))
         .or_else(|| iso_stamp(b).map(|(s, e)| (s, e, true)))
-        .or_else(|| ctime_stamp(b).map(|(s, e)| (s, e, true)));
+        .or_else(|| ctime_stamp(b).map(|(s, e)| (s, e, true)))
+        .or_else(|| iso_shape(b).map(|e| (Stamp::None, e, true)));
     let (stamp, after) = match found {
         Some((stamp, end, _)) => (stamp, text.get(end..).unwrap_or("").trim_start()),
         None => (Stamp::None, text),
@@ -367,12 +398,12 @@ impl YearClock {
                 let mut year = self.year;
                 match self.last_month {
                     Some(last) if month + 6 < last => {
-                        self.year += 1;
+                        self.year = self.year.saturating_add(1);
                         year = self.year;
                         self.last_month = Some(month);
                     }
                     Some(last) if month > last + 6 => {
-                        year -= 1;
+                        year = year.saturating_sub(1);
                     }
                     _ => self.last_month = Some(month),
                 }
