@@ -10,6 +10,7 @@ pub mod message;
 pub mod observation;
 pub mod other_headers;
 pub mod received_spf;
+pub mod text;
 
 pub use message::extract_message;
 pub use observation::{Hop, Observation, RecordedVerdict, VerdictSource};
