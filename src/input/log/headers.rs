@@ -264,12 +264,12 @@ pub(crate) fn authentication_results(value: &str) -> Vec<Fields> {
         }
         if let Some(m) = kv(&props, "smtp.mailfrom", &[]).or_else(|| kv(&props, "smtp.mail", &[])) {
             fields.identity = Some(Identity::MailFrom);
+            // as recorded: a full address, a bare domain, or empty for the null sender
             let m = clean_address(m).unwrap_or_default();
-            if m.contains('@') || m.is_empty() {
-                fields.envelope_from = Some(m);
-            } else {
-                fields.domain = Some(m);
+            if !m.is_empty() && !m.contains('@') {
+                fields.domain = Some(m.clone());
             }
+            fields.envelope_from = Some(m);
         }
         if let Some(h) = kv(&props, "smtp.helo", &[]) {
             if fields.identity.is_none() {
@@ -293,16 +293,15 @@ pub(crate) fn authentication_results(value: &str) -> Vec<Fields> {
             if let Some(e) = kv(c, "envelope-from", &[]) {
                 let e = clean_address(e);
                 // the comment has the whole address where smtp.mailfrom has the domain
-                if fields.envelope_from.is_none()
-                    || fields.envelope_from.as_deref() == Some("")
-                        && e.as_deref().is_some_and(|e| !e.is_empty())
-                {
+                let refines = match (fields.envelope_from.as_deref(), e.as_deref()) {
+                    (None, _) => true,
+                    (Some(old), Some(new)) => !old.contains('@') && new.contains('@'),
+                    _ => false,
+                };
+                if refines {
                     fields.envelope_from = e;
                 }
             }
-        }
-        if fields.envelope_from.is_some() && fields.identity == Some(Identity::MailFrom) {
-            fields.domain = None;
         }
         out.push(fields);
     }
