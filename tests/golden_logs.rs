@@ -365,3 +365,145 @@ fn year_sources() {
     let now = chrono::Utc::now().format("%Y").to_string();
     assert_eq!(first_year(None, None)[0].as_deref(), Some(now.as_str()));
 }
+
+/// Peak resident set size of this process (Linux `VmHWM`), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Write a busy Postfix + pypolicyd-spf log: `messages` transactions, several sessions open
+/// at once, about 11 lines per message.
+fn write_busy_postfix_log(path: &Path, messages: usize) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(fs::File::create(path).unwrap());
+    let results = [
+        "Pass",
+        "Fail",
+        "Softfail",
+        "Neutral",
+        "None",
+        "Permerror",
+        "Temperror",
+    ];
+    for i in 0..messages {
+        let secs = i / 50;
+        let (h, m, s) = (secs / 3600 % 24, secs / 60 % 60, secs % 60);
+        let day = 1 + secs / 86_400 % 28;
+        let ts = format!("Mar {day:2} {h:02}:{m:02}:{s:02}");
+        let pid = 10_000 + i % 400;
+        let ip = format!("198.51.{}.{}", i / 250 % 250, i % 250);
+        let qid = format!("{:010X}", 0x1_0000_0000u64 + i as u64 * 7919);
+        let res = results[i % results.len()];
+        let dom = format!("sender{}.example", i % 997);
+        let lines = [
+            format!("{ts} mx1 postfix/smtpd[{pid}]: connect from mail.{dom}[{ip}]"),
+            format!(
+                "{ts} mx1 policyd-spf[{}]: {res}; identity=mailfrom; client-ip={ip}; helo=mail.{dom}; envelope-from=news{i}@{dom}; receiver=user{}@mx1.example ",
+                50_000 + i,
+                i % 100
+            ),
+            format!(
+                "{ts} mx1 policyd-spf[{}]: prepend Received-SPF: {res} (mailfrom) identity=mailfrom; client-ip={ip}; helo=mail.{dom}; envelope-from=news{i}@{dom}; receiver=user{}@mx1.example ",
+                50_000 + i,
+                i % 100
+            ),
+            format!("{ts} mx1 postfix/smtpd[{pid}]: {qid}: client=mail.{dom}[{ip}]"),
+            format!("{ts} mx1 postfix/cleanup[900]: {qid}: message-id=<{i}.{qid}@{dom}>"),
+            format!("{ts} mx1 opendkim[800]: {qid}: DKIM-Signature field added (s=mail, d={dom})"),
+            format!(
+                "{ts} mx1 postfix/qmgr[700]: {qid}: from=<news{i}@{dom}>, size={}, nrcpt=1 (queue active)",
+                3000 + i % 5000
+            ),
+            format!(
+                "{ts} mx1 postfix/smtpd[{pid}]: disconnect from mail.{dom}[{ip}] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5"
+            ),
+            format!(
+                "{ts} mx1 postfix/local[600]: {qid}: to=<user{}@mx1.example>, relay=local, delay=0.5, delays=0.1/0/0/0.4, dsn=2.0.0, status=sent (delivered to mailbox)",
+                i % 100
+            ),
+            format!("{ts} mx1 postfix/qmgr[700]: {qid}: removed"),
+            format!(
+                "{ts} mx1 dovecot: lmtp(user{}): msgid=<{i}.{qid}@{dom}>: saved mail to INBOX",
+                i % 100
+            ),
+        ];
+        for l in lines {
+            writeln!(out, "{l}").unwrap();
+        }
+    }
+    out.flush().unwrap();
+}
+
+/// Throughput and memory of log reading, with 1 and 2 worker threads. Figures, not asserts:
+/// `cargo test --release --test golden_logs -- --ignored --nocapture log_reading_figures`
+/// (`BENCH_MESSAGES` sets the size; default 200,000 messages, about 2.2 M lines).
+#[test]
+#[ignore]
+fn log_reading_figures() {
+    let messages: usize = std::env::var("BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("busy.log");
+    write_busy_postfix_log(&path, messages);
+    let size = fs::metadata(&path).unwrap().len() as f64 / (1 << 20) as f64;
+    let rss_before = peak_rss_mib().unwrap_or(0.0);
+    // warm the page cache (streaming: the test's own memory stays small)
+    let _ = std::io::copy(&mut fs::File::open(&path).unwrap(), &mut std::io::sink());
+    let mut seconds = Vec::new();
+    let thread_counts: Vec<usize> = match std::env::var("BENCH_THREADS") {
+        Ok(v) => v.split(',').filter_map(|t| t.trim().parse().ok()).collect(),
+        Err(_) => vec![1, 2],
+    };
+    for threads in thread_counts {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let start = std::time::Instant::now();
+        let (count, lines, with_mid) = pool.install(|| {
+            let file = fs::File::open(&path).unwrap();
+            let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+            let options = ExtractOptions {
+                log_year: Some(YEAR),
+                ..ExtractOptions::default()
+            };
+            let mut count = 0u64;
+            let mut with_mid = 0u64;
+            let lines = read_log(
+                Arc::from("busy.log"),
+                &mut reader,
+                &options,
+                None,
+                &mut |item| {
+                    if let Item::Observation(o) = item {
+                        count += 1;
+                        with_mid += u64::from(o.message_id.is_some());
+                    }
+                },
+            )
+            .unwrap();
+            (count, lines, with_mid)
+        });
+        let secs = start.elapsed().as_secs_f64();
+        seconds.push(secs);
+        assert_eq!(count as usize, messages);
+        assert_eq!(with_mid as usize, messages);
+        println!(
+            "threads={threads}: {lines} lines, {size:.0} MiB, {count} observations in {secs:.2} s = {:.0} MiB/s, {:.0} k lines/s",
+            size / secs,
+            lines as f64 / secs / 1000.0
+        );
+    }
+    if let [one, two, ..] = seconds[..] {
+        println!("speed-up 2 threads vs 1: {:.2}x", one / two);
+    }
+    println!(
+        "peak RSS {:.0} MiB (before reading: {rss_before:.0} MiB)",
+        peak_rss_mib().unwrap_or(0.0)
+    );
+}

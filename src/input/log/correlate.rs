@@ -23,7 +23,8 @@ use super::parse::{Event, Fragment, Join, Kind, ParsedLine};
 use super::prefix::YearClock;
 use super::text::{ClientIp, domain_of};
 
-type Host = Option<Box<str>>;
+/// A syslog host, interned (0: none).
+type Host = u32;
 type SessionKey = (Host, u32);
 type QueueKey = (Host, String);
 
@@ -318,6 +319,8 @@ pub(crate) struct Correlator {
     next_seq: u64,
     pending: VecDeque<Group>,
     recent: VecDeque<Group>,
+    hosts: HashMap<Box<str>, Host>,
+    host_names: Vec<Box<str>>,
     sessions: HashMap<SessionKey, Session>,
     orphans: HashMap<(Host, ClientIp), Vec<u64>>,
     txns: HashMap<QueueKey, Txn>,
@@ -338,6 +341,8 @@ impl Correlator {
             next_seq: 0,
             pending: VecDeque::new(),
             recent: VecDeque::new(),
+            hosts: HashMap::new(),
+            host_names: Vec::new(),
             sessions: HashMap::new(),
             orphans: HashMap::new(),
             txns: HashMap::new(),
@@ -361,7 +366,7 @@ impl Correlator {
         let ctx = Ctx {
             line: pl.line,
             time,
-            host: pl.host,
+            host: self.host_id(pl.host.as_deref()),
             program: pl.program,
             pid: pl.pid,
         };
@@ -378,6 +383,28 @@ impl Correlator {
     /// The end of the log: everything still waiting goes out.
     pub(crate) fn finish(&mut self, out: &mut dyn FnMut(Observation)) {
         self.release(true, out);
+    }
+
+    fn host_id(&mut self, host: Option<&str>) -> Host {
+        let Some(h) = host else {
+            return 0;
+        };
+        if let Some(&id) = self.hosts.get(h) {
+            return id;
+        }
+        if self.host_names.len() >= MAX_SIDE {
+            // an absurd number of host names: stop telling new ones apart
+            return u32::MAX;
+        }
+        self.host_names.push(Box::from(h));
+        let id = self.host_names.len() as Host;
+        self.hosts.insert(Box::from(h), id);
+        id
+    }
+
+    fn host_name(&self, host: Host) -> Option<&str> {
+        let i = usize::try_from(host).ok()?.checked_sub(1)?;
+        self.host_names.get(i).map(|h| h.as_ref())
     }
 
     fn index(&self, seq: u64) -> Option<usize> {
@@ -404,8 +431,8 @@ impl Correlator {
             Event::QueueFrom { qid, from } => self.queue_from(ctx, qid, from),
             Event::Removed { qid } => self.removed(ctx, qid),
             Event::Requeued { qid, new_qid } => {
-                let key = (ctx.host.clone(), new_qid);
-                let original = self.resolve_qid(&ctx.host, &qid);
+                let key = (ctx.host, new_qid);
+                let original = self.resolve_qid(ctx.host, &qid);
                 self.aliases.insert(key, original);
             }
             Event::SrsRewrite {
@@ -413,7 +440,7 @@ impl Correlator {
                 rewritten,
             } => self.srs.insert(rewritten.to_ascii_lowercase(), original),
             Event::LateReject { qid, text, helo } => {
-                let key = (ctx.host.clone(), self.resolve_qid(&ctx.host, &qid));
+                let key = (ctx.host, self.resolve_qid(ctx.host, &qid));
                 let seqs = self
                     .txns
                     .get(&key)
@@ -447,8 +474,8 @@ impl Correlator {
         }
     }
 
-    fn resolve_qid(&self, host: &Host, qid: &str) -> String {
-        let key = (host.clone(), qid.to_string());
+    fn resolve_qid(&self, host: Host, qid: &str) -> String {
+        let key = (host, qid.to_string());
         if self.txns.contains_key(&key) {
             return qid.to_string();
         }
@@ -474,7 +501,7 @@ impl Correlator {
             let (line, now) = (self.line, self.now);
             let seqs = self
                 .txns
-                .get(&(key.0.clone(), qid))
+                .get(&(key.0, qid))
                 .map(|t| t.groups.clone())
                 .unwrap_or_default();
             for seq in seqs {
@@ -492,7 +519,7 @@ impl Correlator {
         let Some(pid) = ctx.pid else {
             return;
         };
-        let key = (ctx.host.clone(), pid);
+        let key = (ctx.host, pid);
         self.close_session(&key);
         self.sessions.insert(
             key,
@@ -509,7 +536,7 @@ impl Correlator {
 
     fn disconnect(&mut self, ctx: &Ctx) {
         if let Some(pid) = ctx.pid {
-            self.close_session(&(ctx.host.clone(), pid));
+            self.close_session(&(ctx.host, pid));
         }
     }
 
@@ -517,8 +544,8 @@ impl Correlator {
         let Some(pid) = ctx.pid else {
             return;
         };
-        let key = (ctx.host.clone(), pid);
-        let session = self.sessions.entry(key.clone()).or_insert_with(|| Session {
+        let key = (ctx.host, pid);
+        let session = self.sessions.entry(key).or_insert_with(|| Session {
             ip: ip.clone(),
             started_line: ctx.line,
             qid: None,
@@ -535,11 +562,11 @@ impl Correlator {
         let mut seqs = std::mem::take(&mut session.groups);
         let session_ip = session.ip.clone();
         if let Some(ip) = session_ip
-            && let Some(orphans) = self.orphans.remove(&(ctx.host.clone(), ip))
+            && let Some(orphans) = self.orphans.remove(&(ctx.host, ip))
         {
             seqs.extend(orphans);
         }
-        let qkey = (ctx.host.clone(), qid.clone());
+        let qkey = (ctx.host, qid.clone());
         let txn = self.txns.entry(qkey.clone()).or_default();
         txn.ip = txn.ip.take().or(ip);
         txn.last_line = ctx.line;
@@ -551,7 +578,7 @@ impl Correlator {
                 && !g.frag.rejected
             {
                 g.qid = Some(qid.clone());
-                g.session = Some(key.clone());
+                g.session = Some(key);
                 attached.push(seq);
             }
         }
@@ -561,8 +588,8 @@ impl Correlator {
     }
 
     fn message_id(&mut self, ctx: &Ctx, qid: String, message_id: String) {
-        let qid = self.resolve_qid(&ctx.host, &qid);
-        let key = (ctx.host.clone(), qid);
+        let qid = self.resolve_qid(ctx.host, &qid);
+        let key = (ctx.host, qid);
         let txn = self.txns.entry(key.clone()).or_default();
         txn.message_id = Some(message_id.clone());
         txn.last_line = ctx.line;
@@ -584,8 +611,8 @@ impl Correlator {
     }
 
     fn queue_from(&mut self, ctx: &Ctx, qid: String, from: String) {
-        let qid = self.resolve_qid(&ctx.host, &qid);
-        let key = (ctx.host.clone(), qid);
+        let qid = self.resolve_qid(ctx.host, &qid);
+        let key = (ctx.host, qid);
         let Some(txn) = self.txns.get_mut(&key) else {
             return;
         };
@@ -620,7 +647,7 @@ impl Correlator {
     }
 
     fn removed(&mut self, ctx: &Ctx, qid: String) {
-        let key = (ctx.host.clone(), self.resolve_qid(&ctx.host, &qid));
+        let key = (ctx.host, self.resolve_qid(ctx.host, &qid));
         if let Some(txn) = self.txns.remove(&key) {
             for seq in txn.groups {
                 if let Some(g) = self.group_mut(seq) {
@@ -631,7 +658,7 @@ impl Correlator {
                 self.message_ids.remove(&mid);
             }
         }
-        self.aliases.remove(&(ctx.host.clone(), qid));
+        self.aliases.remove(&(ctx.host, qid));
     }
 
     fn sendmail(
@@ -645,7 +672,7 @@ impl Correlator {
     ) {
         let line = ctx.line;
         let time = ctx.time;
-        let host = ctx.host.clone();
+        let host = ctx.host;
         for g in self.pending.iter_mut().rev().take(RECENT) {
             if g.first_kind != Kind::Smf || g.host != host || g.qid.is_some() {
                 continue;
@@ -781,7 +808,7 @@ impl Correlator {
             if kind == Kind::SmtpdReject {
                 g.done = true;
                 if let Some(pid) = ctx.pid {
-                    g.session = Some((ctx.host.clone(), pid));
+                    g.session = Some((ctx.host, pid));
                 }
             } else if rejected {
                 // wait briefly for smtpd's reject line
@@ -804,7 +831,7 @@ impl Correlator {
             last_line: ctx.line,
             date: ctx.time,
             last_time: ctx.time,
-            host: ctx.host.clone(),
+            host: ctx.host,
             policy_proc,
             first_kind: f.kind,
             kinds: f.kind.bit(),
@@ -828,7 +855,7 @@ impl Correlator {
         match g.frag.join.clone() {
             Join::Session if g.frag.kind == Kind::SmtpdReject => {
                 if let Some(pid) = ctx.pid {
-                    g.session = Some((ctx.host.clone(), pid));
+                    g.session = Some((ctx.host, pid));
                 }
                 // pypolicyd-spf's own reject line may follow smtpd's
                 wait(&mut g, SAME_CHECK_SECS, 200, SAME_CHECK_LINES);
@@ -846,7 +873,7 @@ impl Correlator {
                 self.join_session(ctx, &mut g);
             }
             Join::Queue(qid) => {
-                let key = (ctx.host.clone(), self.resolve_qid(&ctx.host, &qid));
+                let key = (ctx.host, self.resolve_qid(ctx.host, &qid));
                 if let Some(txn) = self.txns.get(&key) {
                     self.fill_from_txn(&mut g.frag, txn);
                 }
@@ -930,19 +957,16 @@ impl Correlator {
                     .and_then(|i| self.pending.get(i))
                     .is_some_and(|o| o.frag.identity == identity)
             });
-            let cand = (busy, s.started_line, key.clone());
+            let cand = (busy, s.started_line, *key);
             if best.as_ref().is_none_or(|b| (cand.0, cand.1) < (b.0, b.1)) {
                 best = Some(cand);
             }
         }
         let Some((_, _, key)) = best else {
-            self.orphans
-                .entry((ctx.host.clone(), ip))
-                .or_default()
-                .push(g.seq);
+            self.orphans.entry((ctx.host, ip)).or_default().push(g.seq);
             return;
         };
-        g.session = Some(key.clone());
+        g.session = Some(key);
         let Some(session) = self.sessions.get_mut(&key) else {
             return;
         };
@@ -950,7 +974,7 @@ impl Correlator {
         session.last_time = ctx.time.or(session.last_time);
         // Checked after `client=` (a restriction at DATA): the transaction in progress.
         if let Some(qid) = session.qid.clone() {
-            let qkey = (ctx.host.clone(), qid.clone());
+            let qkey = (ctx.host, qid.clone());
             if let Some(txn) = self.txns.get(&qkey)
                 && txn.message_id.is_none()
                 && txn.from.as_deref().is_none_or(|from| {
@@ -1050,9 +1074,8 @@ impl Correlator {
                 },
             })
             .filter(|d| d.contains('.') && !d.starts_with('[') && !d.contains([' ', '@']));
-        let receiver = g
-            .host
-            .as_deref()
+        let receiver = self
+            .host_name(g.host)
             .map(str::to_string)
             .or_else(|| f.receiver.clone());
         let mut notes = f.notes.clone();

@@ -78,11 +78,16 @@ impl Fields {
 
 /// Replace the literal `\n` / `\t` escapes some writers leave in logged header texts (Exim
 /// `logwrite`) by a space.
-pub(crate) fn unescape_logged(value: &str) -> String {
-    value
-        .replace("\\n", " ")
-        .replace("\\t", " ")
-        .replace(['\n', '\t'], " ")
+pub(crate) fn unescape_logged(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.contains(['\\', '\n', '\t']) {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    std::borrow::Cow::Owned(
+        value
+            .replace("\\n", " ")
+            .replace("\\t", " ")
+            .replace(['\n', '\t'], " "),
+    )
 }
 
 /// Skip a parenthesised comment at the start of `s` (nested parentheses, quoted strings);
@@ -184,6 +189,15 @@ pub(crate) fn received_spf(value: &str, receiver_is_host: bool) -> Fields {
         fields.ip = ip_in_prose(comment);
     }
     // The general parser fills what this reading left empty.
+    let complete = fields.result.is_some()
+        && fields.identity.is_some()
+        && fields.ip.is_some()
+        && fields.helo.is_some()
+        && fields.envelope_from.is_some()
+        && (fields.receiver.is_some() || !receiver_is_host);
+    if complete {
+        return fields;
+    }
     let shared = received_spf::parse(&value);
     let mut other = Fields {
         result: shared.result,

@@ -1,7 +1,9 @@
 //! Read a log as records: one physical line each, except that a header value a milter logged
 //! with embedded newlines (an indented line while a double quote is still open) is joined to
 //! the line it continues. Lines are capped in length, bytes that are not UTF-8 are replaced,
-//! and nothing here can fail on content, only on I/O.
+//! NUL bytes are dropped or replaced, and nothing here can fail on content, only on I/O.
+//!
+//! Records are read in batches into one buffer (one allocation per batch, not per line).
 
 use std::io::{self, BufRead};
 
@@ -12,11 +14,31 @@ const MAX_RECORD: usize = 64 * 1024;
 /// Most physical lines joined into one record.
 const MAX_JOINED: usize = 64;
 
-/// One log record: its first physical line number (1-based) and its text.
-#[derive(Debug, Clone)]
-pub(crate) struct Record {
-    pub line: u64,
-    pub text: String,
+/// Records read together: their text in one buffer, and where each starts and ends.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    text: String,
+    /// (first physical line number, start, end) per record.
+    records: Vec<(u64, usize, usize)>,
+}
+
+impl Batch {
+    pub(crate) fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The records `from..to` as (line number, text).
+    pub(crate) fn range(&self, from: usize, to: usize) -> impl Iterator<Item = (u64, &str)> {
+        self.records
+            .get(from..to.min(self.records.len()))
+            .unwrap_or(&[])
+            .iter()
+            .map(|&(line, s, e)| (line, self.text.get(s..e).unwrap_or("")))
+    }
 }
 
 /// Reads records from a `BufRead`.
@@ -45,15 +67,17 @@ impl<'r> RecordReader<'r> {
         self.next_line - 1 - u64::from(self.ahead.is_some())
     }
 
-    /// Read one physical line (without its line end), at most [`MAX_LINE`] bytes of it.
-    fn physical(&mut self) -> io::Result<Option<(u64, Vec<u8>)>> {
-        if let Some(line) = self.ahead.take() {
-            return Ok(Some(line));
+    /// Append one physical line (without its line end, at most [`MAX_LINE`] bytes of it) to
+    /// `buf`; its line number, or `None` at the end of the input.
+    fn physical(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<u64>> {
+        if let Some((n, line)) = self.ahead.take() {
+            buf.extend_from_slice(&line);
+            return Ok(Some(n));
         }
         if self.eof {
             return Ok(None);
         }
-        let mut buf = Vec::new();
+        let start = buf.len();
         let mut too_long = false;
         let mut any = false;
         loop {
@@ -71,7 +95,7 @@ impl<'r> RecordReader<'r> {
                 Some(pos) => (pos, true),
                 None => (chunk.len(), false),
             };
-            let room = MAX_LINE.saturating_sub(buf.len());
+            let room = MAX_LINE.saturating_sub(buf.len() - start);
             if take > room {
                 too_long = true;
             }
@@ -85,7 +109,7 @@ impl<'r> RecordReader<'r> {
         if !any {
             return Ok(None);
         }
-        if buf.last() == Some(&b'\r') {
+        if buf.len() > start && buf.last() == Some(&b'\r') {
             buf.pop();
         }
         let n = self.next_line;
@@ -93,63 +117,62 @@ impl<'r> RecordReader<'r> {
         if too_long {
             self.truncated.push(n);
         }
-        Ok(Some((n, buf)))
+        Ok(Some(n))
     }
 
-    /// The next record, or `None` at the end of the input.
-    pub(crate) fn record(&mut self) -> io::Result<Option<Record>> {
-        let Some((line, mut bytes)) = self.physical()? else {
+    /// Append the next record to `buf`: (line number, start, end), or `None` at the end.
+    fn record(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<(u64, usize, usize)>> {
+        let start = buf.len();
+        let Some(line) = self.physical(buf)? else {
             return Ok(None);
         };
         let mut joined = 1;
-        while open_quote(&bytes) && joined < MAX_JOINED && bytes.len() < MAX_RECORD {
-            let Some((n, next)) = self.physical()? else {
+        while open_quote(&buf[start..]) && joined < MAX_JOINED && buf.len() - start < MAX_RECORD {
+            let mut next = Vec::new();
+            let Some(n) = self.physical(&mut next)? else {
                 break;
             };
             let continues = matches!(next.first(), Some(b' ') | Some(b'\t'))
-                && bytes.len() + next.len() < MAX_RECORD;
+                && buf.len() - start + next.len() < MAX_RECORD;
             if !continues {
                 self.ahead = Some((n, next));
                 break;
             }
-            bytes.push(b'\n');
-            bytes.extend_from_slice(&next);
+            buf.push(b'\n');
+            buf.extend_from_slice(&next);
             joined += 1;
         }
         // NUL bytes are junk in a text log (runs of them precede the next line after an
         // unclean shutdown): dropped at the start of a line, marked as invalid elsewhere.
-        if memchr::memchr(0, &bytes).is_some() {
-            let lead = bytes.iter().take_while(|&&b| b == 0).count();
-            bytes.drain(..lead);
-            for b in bytes.iter_mut().filter(|b| **b == 0) {
+        if memchr::memchr(0, &buf[start..]).is_some() {
+            let lead = buf[start..].iter().take_while(|&&b| b == 0).count();
+            buf.drain(start..start + lead);
+            for b in buf[start..].iter_mut().filter(|b| **b == 0) {
                 *b = 0xFF;
             }
         }
-        let text = match String::from_utf8(bytes) {
-            Ok(s) => s,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-        };
-        Ok(Some(Record { line, text }))
+        if std::str::from_utf8(&buf[start..]).is_err() {
+            let fixed = String::from_utf8_lossy(&buf[start..]).into_owned();
+            buf.truncate(start);
+            buf.extend_from_slice(fixed.as_bytes());
+        }
+        Ok(Some((line, start, buf.len())))
     }
 
     /// Up to `max_records` records or about `max_bytes` of text.
-    pub(crate) fn batch(
-        &mut self,
-        max_records: usize,
-        max_bytes: usize,
-    ) -> io::Result<Vec<Record>> {
-        let mut out = Vec::new();
-        let mut bytes = 0;
-        while out.len() < max_records && bytes < max_bytes {
-            match self.record()? {
-                Some(r) => {
-                    bytes += r.text.len();
-                    out.push(r);
-                }
+    pub(crate) fn batch(&mut self, max_records: usize, max_bytes: usize) -> io::Result<Batch> {
+        let mut buf = Vec::with_capacity(max_bytes.min(1 << 22) + 4096);
+        let mut records = Vec::with_capacity(max_records.min(1 << 16));
+        while records.len() < max_records && buf.len() < max_bytes {
+            match self.record(&mut buf)? {
+                Some(r) => records.push(r),
                 None => break,
             }
         }
-        Ok(out)
+        // Every record was checked (or repaired) one by one, so this cannot fail.
+        let text = String::from_utf8(buf)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        Ok(Batch { text, records })
     }
 }
 
@@ -175,43 +198,47 @@ fn open_quote(bytes: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn records(input: &[u8]) -> Vec<(u64, String)> {
+    fn records(input: &[u8]) -> (Vec<(u64, String)>, Vec<u64>, u64) {
         let mut cursor = std::io::Cursor::new(input.to_vec());
         let mut reader = RecordReader::new(&mut cursor);
         let mut out = Vec::new();
-        while let Some(r) = reader.record().unwrap() {
-            out.push((r.line, r.text));
+        loop {
+            // small batches, to cross batch boundaries
+            let batch = reader.batch(2, 1 << 30).unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            out.extend(batch.range(0, batch.len()).map(|(l, t)| (l, t.to_string())));
         }
-        out
+        (out, reader.truncated.clone(), reader.lines_read())
     }
 
     #[test]
     fn joins_open_quoted_header_values() {
         let input = b"a \"x\"=\"v;\n\tb=1;\n\tc=2\"\n  indented but closed\nlast";
-        let r = records(input);
+        let (r, _, lines) = records(input);
         assert_eq!(r.len(), 3, "{r:?}");
         assert_eq!(r[0], (1, "a \"x\"=\"v;\n\tb=1;\n\tc=2\"".to_string()));
         assert_eq!(r[1], (4, "  indented but closed".to_string()));
         assert_eq!(r[2], (5, "last".to_string()));
+        assert_eq!(lines, 5);
+        // an open quote followed by a line that does not continue it
+        let (r, _, _) = records(b"a \"open\n\"next\"\n");
+        assert_eq!(r, vec![(1, "a \"open".into()), (2, "\"next\"".into())]);
     }
 
     #[test]
-    fn crlf_invalid_utf8_and_long_lines() {
-        let mut input = b"one\r\n\xff\xfe two\n".to_vec();
+    fn crlf_invalid_utf8_nul_and_long_lines() {
+        let mut input = b"one\r\n\xff\xfe two\n\0\0x\0y\n".to_vec();
         input.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
         input.extend_from_slice(b"\nend");
-        let mut cursor = std::io::Cursor::new(input);
-        let mut reader = RecordReader::new(&mut cursor);
-        let a = reader.record().unwrap().unwrap();
-        assert_eq!(a.text, "one");
-        let b = reader.record().unwrap().unwrap();
-        assert!(b.text.ends_with(" two"));
-        let c = reader.record().unwrap().unwrap();
-        assert_eq!(c.text.len(), MAX_LINE);
-        let d = reader.record().unwrap().unwrap();
-        assert_eq!((d.line, d.text.as_str()), (4, "end"));
-        assert_eq!(reader.truncated, vec![3]);
-        assert!(reader.record().unwrap().is_none());
-        assert_eq!(reader.lines_read(), 4);
+        let (r, truncated, lines) = records(&input);
+        assert_eq!(r[0].1, "one");
+        assert!(r[1].1.ends_with(" two"));
+        assert_eq!(r[2].1, "x\u{FFFD}y");
+        assert_eq!(r[3].1.len(), MAX_LINE);
+        assert_eq!((r[4].0, r[4].1.as_str()), (5, "end"));
+        assert_eq!(truncated, vec![4]);
+        assert_eq!(lines, 5);
     }
 }

@@ -34,13 +34,14 @@ const BATCH_BYTES: usize = 4 << 20;
 /// Records per parallel work unit.
 const CHUNK: usize = 512;
 
-fn parse_batch(batch: &[lines::Record]) -> Vec<parse::ParsedLine> {
-    batch
-        .par_chunks(CHUNK)
-        .map(|chunk| {
-            chunk
-                .iter()
-                .filter_map(|r| parse::parse_record(r.line, &r.text))
+fn parse_batch(batch: &lines::Batch) -> Vec<parse::ParsedLine> {
+    let chunks = batch.len().div_ceil(CHUNK);
+    (0..chunks)
+        .into_par_iter()
+        .map(|c| {
+            batch
+                .range(c * CHUNK, (c + 1) * CHUNK)
+                .filter_map(|(line, text)| parse::parse_record(line, text))
                 .collect::<Vec<_>>()
         })
         .collect::<Vec<_>>()
@@ -79,7 +80,7 @@ pub fn read_log(
             break;
         }
         let mut parsed = Vec::new();
-        let mut next = Vec::new();
+        let mut next = lines::Batch::default();
         rayon::in_place_scope(|scope| {
             let current = &batch;
             let parsed_ref = &mut parsed;
@@ -171,5 +172,70 @@ Sep 27 23:06:22 mail postfix/smtpd[5702]: disconnect from mail.carpar.monster[19
         let v = o.verdict.as_ref().unwrap();
         assert_eq!(v.receiver.as_deref(), Some("mail"));
         assert_eq!(v.writer.as_deref(), Some("policyd-spf"));
+    }
+}
+
+#[cfg(test)]
+mod stage_figures {
+    use super::*;
+
+    /// CPU seconds used by this process so far (user + system), from /proc/self/stat.
+    fn cpu_seconds() -> f64 {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let after = stat.rsplit(')').next().unwrap_or("");
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+            + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        ticks / 100.0
+    }
+
+    /// Where the time goes, stage by stage, on the log in `LOG_STAGES` (one thread):
+    /// `LOG_STAGES=/path/busy.log cargo test --release --lib stage_figures -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn stages() {
+        let Some(path) = std::env::var_os("LOG_STAGES") else {
+            return;
+        };
+        let open =
+            || std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&path).unwrap());
+        let c0 = cpu_seconds();
+        let mut reader = open();
+        let mut records = lines::RecordReader::new(&mut reader);
+        let mut n = 0;
+        let mut all = Vec::new();
+        loop {
+            let b = records.batch(BATCH_RECORDS, BATCH_BYTES).unwrap();
+            if b.is_empty() {
+                break;
+            }
+            n += b.len();
+            all.push(b);
+        }
+        let c1 = cpu_seconds();
+        let mut parsed = Vec::new();
+        for b in &all {
+            parsed.push(
+                b.range(0, b.len())
+                    .filter_map(|(line, text)| parse::parse_record(line, text))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        let c2 = cpu_seconds();
+        let mut correlator = correlate::Correlator::new(Arc::from("x"), 2024);
+        let mut count = 0;
+        for p in parsed {
+            for pl in p {
+                correlator.feed(pl, &mut |_| count += 1);
+            }
+        }
+        correlator.finish(&mut |_| count += 1);
+        let c3 = cpu_seconds();
+        println!(
+            "{n} records: read {:.2} s, parse {:.2} s, correlate {:.2} s CPU; {count} observations",
+            c1 - c0,
+            c2 - c1,
+            c3 - c2
+        );
     }
 }

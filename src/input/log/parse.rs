@@ -193,49 +193,82 @@ pub(crate) fn parse_record(line_no: u64, text: &str) -> Option<ParsedLine> {
     if events.is_empty() {
         return None;
     }
+    // the program name matters only to tell policy daemon processes apart
+    let verdict = events.iter().any(|e| matches!(e, Event::Verdict(_)));
     Some(ParsedLine {
         line: line_no,
         stamp: p.stamp,
         host: p.host.map(Box::from),
-        program: p.program.map(Box::from),
+        program: p.program.filter(|_| verdict).map(Box::from),
         pid: p.pid,
         events,
     })
 }
 
+/// Does the text mention SPF in any case (`SPF`, `spf=`, `R_SPF_`, `ESASPFVerdict`)? A cheap
+/// filter: lines of other programs that do not are skipped unread.
+fn mentions_spf(text: &str) -> bool {
+    let b = text.as_bytes();
+    memchr::memchr2_iter(b's', b'S', b).any(|i| {
+        matches!(b.get(i + 1), Some(b'p' | b'P')) && matches!(b.get(i + 2), Some(b'f' | b'F'))
+    })
+}
+
 fn dispatch(line: &Line<'_>, events: &mut Vec<Event>) {
-    let base = line.base.to_ascii_lowercase();
-    let program = line.program.to_ascii_lowercase();
-    let b = base.as_str();
+    let b = line.base;
+    let is = |name: &str| b.eq_ignore_ascii_case(name);
+    let starts = |prefix: &str| {
+        b.get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
     // Policy daemons first: `postfix/policy-spf` is the perl daemon, not Postfix itself.
-    if b.starts_with("policyd-spf") || b == "policyd" || b.starts_with("policy-spf") {
+    if starts("policyd-spf") || is("policyd") || starts("policy-spf") {
         postfix::policy_line(line, events);
         return;
     }
-    if program.starts_with("postfix") || matches!(b, "smtpd" | "cleanup" | "qmgr") {
-        postfix::postfix_line(b, line, events);
+    let postfix_program = line
+        .program
+        .get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("postfix"));
+    if postfix_program || is("smtpd") || is("cleanup") || is("qmgr") {
+        postfix::postfix_line(&b.to_ascii_lowercase(), line, events);
         return;
     }
-    match b {
-        "postsrsd" => return postfix::postsrsd_line(line, events),
-        "opendmarc" => return others::opendmarc_line(line, events),
-        "smf-spf" => return others::smf_line(line, events),
-        "sm-mta" | "sendmail" | "sm-msp-queue" => return others::sendmail_line(line, events),
-        "rmilter" | "rspamd" => return others::rspamd_line(line, events),
-        "exim" | "exim4" => {
-            exim::exim_line(line, events);
-            return;
-        }
-        _ => {}
+    if is("postsrsd") {
+        return postfix::postsrsd_line(line, events);
     }
-    if b.starts_with("amavis") {
+    if is("sm-mta") || is("sendmail") || is("sm-msp-queue") {
+        return others::sendmail_line(line, events);
+    }
+    let text = line.after_stamp;
+    // maddy's connection line is needed for the join, and has no SPF in it
+    if text.contains("incoming message\t{") {
+        return others::maddy_line(line, events);
+    }
+    // pasted pypolicyd-spf info lines (`Pass; identity=...`) name no SPF
+    if !mentions_spf(text) && !text.contains("identity=") {
+        return;
+    }
+    if is("opendmarc") {
+        return others::opendmarc_line(line, events);
+    }
+    if is("smf-spf") {
+        return others::smf_line(line, events);
+    }
+    if is("rmilter") || is("rspamd") {
+        return others::rspamd_line(line, events);
+    }
+    if is("exim") || is("exim4") {
+        exim::exim_line(line, events);
+        return;
+    }
+    if starts("amavis") {
         return others::amavis_line(line, events);
     }
-    if b == "spamd" || line.message.starts_with("spamd: result:") {
+    if is("spamd") || line.message.starts_with("spamd: result:") {
         return others::spamd_line(line, events);
     }
     // Lines without a recognised program: by content.
-    let text = line.after_stamp;
     if text.contains("rspamd_task_write_log") {
         return others::rspamd_line(line, events);
     }
@@ -246,7 +279,7 @@ fn dispatch(line: &Line<'_>, events: &mut Vec<Event>) {
         // rspamd's own log: `#1691(normal) <b04cc5>; module; function: ...`
         return others::rspamd_line(line, events);
     }
-    if text.contains("\"check\":\"check.spf\"") || text.contains("incoming message\t{") {
+    if text.contains("\"check\":\"check.spf\"") {
         return others::maddy_line(line, events);
     }
     if text.contains("ESASPFVerdict=") {

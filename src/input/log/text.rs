@@ -135,14 +135,16 @@ pub(crate) fn kv<'a>(text: &'a str, key: &str, extra_ends: &[u8]) -> Option<&'a 
 /// The text inside `key=<...>` (Postfix `from=<a@b>`, `helo=<h>`); may contain spaces.
 pub(crate) fn angle_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     let bytes = text.as_bytes();
-    let needle = format!("{key}=<");
     let mut from = 0;
-    while let Some(pos) = find_ignore_case_from(text, &needle, from) {
+    while let Some(pos) = find_ignore_case_from(text, key, from) {
         from = pos + 1;
         if pos > 0 && !is_key_boundary(bytes[pos - 1]) {
             continue;
         }
-        let start = pos + needle.len();
+        if bytes.get(pos + key.len()..pos + key.len() + 2) != Some(b"=<") {
+            continue;
+        }
+        let start = pos + key.len() + 2;
         let rest = text.get(start..)?;
         let end = rest.find('>')?;
         return rest.get(..end);
