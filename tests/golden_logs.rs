@@ -366,6 +366,16 @@ fn year_sources() {
     assert_eq!(first_year(None, None)[0].as_deref(), Some(now.as_str()));
 }
 
+/// CPU seconds (user + system) this process has used, from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
 /// Peak resident set size of this process (Linux `VmHWM`), in MiB.
 fn peak_rss_mib() -> Option<f64> {
     let status = fs::read_to_string("/proc/self/status").ok()?;
@@ -465,6 +475,7 @@ fn log_reading_figures() {
             .build()
             .unwrap();
         let start = std::time::Instant::now();
+        let cpu_start = cpu_seconds();
         let (count, lines, with_mid) = pool.install(|| {
             let file = fs::File::open(&path).unwrap();
             let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
@@ -490,11 +501,12 @@ fn log_reading_figures() {
             (count, lines, with_mid)
         });
         let secs = start.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - cpu_start;
         seconds.push(secs);
         assert_eq!(count as usize, messages);
         assert_eq!(with_mid as usize, messages);
         println!(
-            "threads={threads}: {lines} lines, {size:.0} MiB, {count} observations in {secs:.2} s = {:.0} MiB/s, {:.0} k lines/s",
+            "threads={threads}: {lines} lines, {size:.0} MiB, {count} observations in {secs:.2} s ({cpu:.2} s CPU) = {:.0} MiB/s, {:.0} k lines/s",
             size / secs,
             lines as f64 / secs / 1000.0
         );

@@ -179,16 +179,15 @@ impl<'r> RecordReader<'r> {
 /// Does the line leave a double-quoted string open (an odd number of unescaped `"`)?
 fn open_quote(bytes: &[u8]) -> bool {
     let mut open = false;
-    let mut escaped = false;
-    for &b in bytes {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match b {
-            b'\\' => escaped = true,
-            b'"' => open = !open,
-            _ => {}
+    for pos in memchr::memchr_iter(b'"', bytes) {
+        // escaped when preceded by an odd number of backslashes
+        let backslashes = bytes[..pos]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
+        if backslashes % 2 == 0 {
+            open = !open;
         }
     }
     open
@@ -222,6 +221,9 @@ mod tests {
         assert_eq!(r[1], (4, "  indented but closed".to_string()));
         assert_eq!(r[2], (5, "last".to_string()));
         assert_eq!(lines, 5);
+        // escaped quotes do not count
+        let (r, _, _) = records(b"a \\\"b\n c\n");
+        assert_eq!(r.len(), 2);
         // an open quote followed by a line that does not continue it
         let (r, _, _) = records(b"a \"open\n\"next\"\n");
         assert_eq!(r, vec![(1, "a \"open".into()), (2, "\"next\"".into())]);

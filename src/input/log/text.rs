@@ -78,15 +78,14 @@ pub(crate) fn find_ignore_case_from(hay: &str, needle: &str, from: usize) -> Opt
     if h.len() < n.len() {
         return None;
     }
-    let first = n[0].to_ascii_lowercase();
-    let mut i = from;
-    while i + n.len() <= h.len() {
-        if h[i].to_ascii_lowercase() == first && h[i..i + n.len()].eq_ignore_ascii_case(n) {
-            return Some(i);
-        }
-        i += 1;
+    let last_start = h.len() - n.len();
+    if from > last_start {
+        return None;
     }
-    None
+    let (lo, up) = (n[0].to_ascii_lowercase(), n[0].to_ascii_uppercase());
+    memchr::memchr2_iter(lo, up, &h[from..=last_start])
+        .map(|i| from + i)
+        .find(|&i| h[i..i + n.len()].eq_ignore_ascii_case(n))
 }
 
 pub(crate) fn contains_ignore_case(hay: &str, needle: &str) -> bool {
