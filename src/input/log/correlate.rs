@@ -458,6 +458,23 @@ impl Correlator {
                     }
                 }
             }
+            Event::SessionReject { text } => {
+                let Some(pid) = ctx.pid else {
+                    return;
+                };
+                let seqs = match self.sessions.get(&(ctx.host, pid)) {
+                    Some(s) => s.groups.clone(),
+                    None => return,
+                };
+                let note = format!("the transaction was refused: {text}");
+                for seq in seqs {
+                    if let Some(g) = self.group_mut(seq)
+                        && !g.frag.notes.contains(&note)
+                    {
+                        g.frag.notes.push(note.clone());
+                    }
+                }
+            }
             Event::Sendmail {
                 qid,
                 from,

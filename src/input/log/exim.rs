@@ -154,7 +154,7 @@ pub(crate) fn exim_line(line: &Line<'_>, events: &mut Vec<Event>) -> bool {
         matches!(
             toks.get(i + 1),
             Some(&"RCPT") | Some(&"MAIL") | Some(&"RCPT:")
-        )
+        ) || (toks.get(i + 1) == Some(&"after") && toks.get(i + 2) == Some(&"DATA:"))
     }) else {
         return false;
     };
@@ -162,7 +162,11 @@ pub(crate) fn exim_line(line: &Line<'_>, events: &mut Vec<Event>) -> bool {
     let mut result = head
         .iter()
         .find_map(|t| t.strip_prefix("SPF=").and_then(SpfResult::parse_lenient));
-    let message = match m.find("rejected RCPT").or_else(|| m.find("rejected MAIL")) {
+    let message = match m
+        .find("rejected RCPT")
+        .or_else(|| m.find("rejected MAIL"))
+        .or_else(|| m.find("rejected after DATA"))
+    {
         Some(pos) => {
             let after = &m[pos..];
             // the ACL message follows `rejected RCPT <rcpt>: ` (or `rejected RCPT: `)
@@ -190,6 +194,9 @@ pub(crate) fn exim_line(line: &Line<'_>, events: &mut Vec<Event>) -> bool {
     let (helo, ip) = host_field(head);
     f.helo = helo;
     f.ip = ip;
+    if let Some(id) = head.first().filter(|t| is_message_id(t)) {
+        f.qid = Some(id.to_string());
+    }
     if spf_message {
         // `SPF: 1.2.3.4 is not allowed to send mail from example.com`
         if let Some(pos) = message.find("is not allowed to send mail from ") {
@@ -294,5 +301,10 @@ mod tests {
         assert!(
             frags("H=x [192.0.2.1] F=<a@b> rejected RCPT <c@d>: relay not permitted").is_empty()
         );
+        let f = frags(
+            "1a2B3c-000AbC-De H=mx.b.example [192.0.2.1] F=<a@b.example> rejected after DATA: SPF softfail for b.example",
+        );
+        assert_eq!(f[0].result, Some(SpfResult::SoftFail));
+        assert_eq!(f[0].qid.as_deref(), Some("1a2B3c-000AbC-De"));
     }
 }

@@ -552,7 +552,7 @@ pub(crate) fn cisco_esa_line(line: &Line<'_>, events: &mut Vec<Event>) {
 
 /// `"spf": "pass"` / `\"SPF\":\"pass\"` in a JSON event (Microsoft Defender
 /// `AuthenticationDetails`, Vade): the result word and nothing else.
-fn json_spf_word(text: &str) -> Option<SpfResult> {
+fn json_spf_word(text: &str) -> Option<(SpfResult, Option<String>)> {
     let mut from = 0;
     while let Some(pos) = text::find_ignore_case_from(text, "spf", from) {
         from = pos + 3;
@@ -568,16 +568,33 @@ fn json_spf_word(text: &str) -> Option<SpfResult> {
         let Some(after) = after.strip_prefix(':') else {
             continue;
         };
-        let after = after.trim_start().trim_start_matches('\\');
+        let after = after.trim_start();
+        // Proofpoint: `"spf": {"domain": "...", "result": "pass"}`
+        if let Some(obj) = after.strip_prefix('{') {
+            let obj = &obj[..obj.find('}').unwrap_or(obj.len())];
+            if let Some(r) = json_string_field(obj, "result").and_then(SpfResult::parse_lenient) {
+                return Some((r, json_string_field(obj, "domain").map(str::to_string)));
+            }
+            continue;
+        }
+        let after = after.trim_start_matches('\\');
         let Some(after) = after.strip_prefix('"') else {
             continue;
         };
         let word = after.split(['"', '\\']).next().unwrap_or("");
         if let Some(r) = SpfResult::parse_lenient(word) {
-            return Some(r);
+            return Some((r, None));
         }
     }
     None
+}
+
+/// `"name": "value"` inside a flat JSON object text.
+fn json_string_field<'a>(obj: &'a str, name: &str) -> Option<&'a str> {
+    let pos = obj.find(&format!("\"{name}\""))?;
+    let rest = obj[pos + name.len() + 2..].trim_start();
+    let rest = rest.strip_prefix(':')?.trim_start().strip_prefix('"')?;
+    rest.split('"').next()
 }
 
 /// Lines of no known program: header texts (`Received-SPF:`, `Authentication-Results`-style
@@ -643,7 +660,7 @@ pub(crate) fn generic_line(line: &Line<'_>, events: &mut Vec<Event>) {
         }
         return;
     }
-    if let Some(result) = json_spf_word(m) {
+    if let Some((result, domain)) = json_spf_word(m) {
         let writer = if m.contains("AuthenticationDetails") {
             "microsoft-defender"
         } else {
@@ -651,6 +668,10 @@ pub(crate) fn generic_line(line: &Line<'_>, events: &mut Vec<Event>) {
         };
         let mut f = Fragment::new(Kind::Alone, writer);
         f.result = Some(result);
+        if domain.is_some() {
+            f.identity = Some(Identity::MailFrom);
+            f.domain = domain;
+        }
         push(events, f);
     }
 }
@@ -693,17 +714,21 @@ mod tests {
     fn json_words() {
         assert_eq!(
             json_spf_word(r#""AuthenticationDetails": "{\"SPF\":\"pass\",\"DKIM\":\"none\"}","#),
-            Some(SpfResult::Pass)
+            Some((SpfResult::Pass, None))
         );
         assert_eq!(
             json_spf_word(r#"{"spf":"temperror"}"#),
-            Some(SpfResult::TempError)
+            Some((SpfResult::TempError, None))
         );
         assert_eq!(
             json_spf_word(
                 r#""spamProcessingDetail": "{\"spf\":{\"allow\":true,\"info\":\"ALLOW\"}}""#
             ),
             None
+        );
+        assert_eq!(
+            json_spf_word(r#""spf": {"domain": "pp.example", "result": "softfail"},"#),
+            Some((SpfResult::SoftFail, Some("pp.example".into())))
         );
     }
 }

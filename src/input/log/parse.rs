@@ -133,6 +133,8 @@ pub(crate) enum Event {
         text: String,
         helo: Option<String>,
     },
+    /// Postfix smtpd refused a recipient for a reason other than SPF (`NOQUEUE: reject:`).
+    SessionReject { text: String },
     /// Sendmail `QID: from=<...>, ..., msgid=<...>, relay=...` or `QID: Milter: from=<...>,
     /// reject=...`.
     Sendmail {

@@ -409,6 +409,12 @@ pub(crate) fn postfix_line(base: &str, line: &Line<'_>, events: &mut Vec<Event>)
     f.helo = helo;
     f.envelope_from = envelope_from;
     if !apply_reject(&mut f, reply, reply.starts_with('4')) {
+        // refused for another reason: worth a note on the session's verdicts
+        if !after_data {
+            events.push(Event::SessionReject {
+                text: reply.chars().take(300).collect(),
+            });
+        }
         return;
     }
     // the reply names the identity it checked; `from=<>` is the MAIL FROM either way
