@@ -757,11 +757,19 @@ impl Correlator {
         if family(g.first_kind) != fam || g.host != ctx.host {
             return false;
         }
+        // one reject per recipient for one check; Exim logs its reject again per recipient
+        let same_exim_reject = f.kind == Kind::EximLine
+            && f.rejected
+            && g.frag.rejected
+            && g.frag.result == f.result
+            && g.frag.ip == f.ip
+            && g.frag.envelope_from == f.envelope_from
+            && g.frag.helo == f.helo;
         let repeatable = f.rejected
-            && matches!(
+            && (matches!(
                 f.kind,
                 Kind::SmtpdReject | Kind::PyReject | Kind::PerlAction
-            );
+            ) || same_exim_reject);
         if g.kinds & f.kind.bit() != 0 && !repeatable {
             return false;
         }
