@@ -32,7 +32,7 @@ const BATCH_RECORDS: usize = 16 * 1024;
 /// Bytes (about) per batch.
 const BATCH_BYTES: usize = 4 << 20;
 /// Records per parallel work unit.
-const CHUNK: usize = 512;
+const CHUNK: usize = 1024;
 
 fn parse_batch(batch: &lines::Batch) -> Vec<parse::ParsedLine> {
     let chunks = batch.len().div_ceil(CHUNK);
