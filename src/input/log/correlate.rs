@@ -34,6 +34,10 @@ const SESSION_WAIT_SECS: i64 = 300;
 const SESSION_WAIT_LINES: u64 = 20_000;
 /// With timestamps: the line limit that bounds memory whatever the clock says.
 const MAX_WAIT_LINES: u64 = 500_000;
+/// A verdict logged before its smtpd session is known (no `connect` line) is adopted by a
+/// `client=` line with its client IP at most this long after it.
+const ORPHAN_SECS: i64 = 60;
+const ORPHAN_LINES: u64 = 5_000;
 /// How close (seconds) two lines of one check are.
 const SAME_CHECK_SECS: i64 = 5;
 /// Without timestamps: how close (lines) two lines of one check are.
@@ -581,7 +585,16 @@ impl Correlator {
         if let Some(ip) = session_ip
             && let Some(orphans) = self.orphans.remove(&(ctx.host, ip))
         {
-            seqs.extend(orphans);
+            // only verdicts made shortly before: older ones belong to other connections
+            let recent = |g: &Group| match (g.last_time, ctx.time) {
+                (Some(a), Some(b)) => (b - a).num_seconds() <= ORPHAN_SECS,
+                _ => ctx.line.saturating_sub(g.last_line) <= ORPHAN_LINES,
+            };
+            seqs.extend(orphans.into_iter().filter(|&seq| {
+                self.index(seq)
+                    .and_then(|i| self.pending.get(i))
+                    .is_some_and(recent)
+            }));
         }
         let qkey = (ctx.host, qid.clone());
         let txn = self.txns.entry(qkey.clone()).or_default();
@@ -969,6 +982,8 @@ impl Correlator {
     /// client) the oldest one still without a verdict for this identity is taken.
     fn join_session(&mut self, ctx: &Ctx, g: &mut Group) {
         let Some(ip) = g.frag.ip.clone() else {
+            // nothing to join by
+            g.done = true;
             return;
         };
         let identity = g.frag.identity;
@@ -1016,7 +1031,25 @@ impl Correlator {
                 return;
             }
         }
+        // A new check of the same identity in this session starts a new transaction (after a
+        // refused recipient or RSET): the earlier verdict will get no queue id.
+        let earlier = self
+            .sessions
+            .get(&key)
+            .map(|s| s.groups.clone())
+            .unwrap_or_default();
+        let mut superseded = Vec::new();
+        for seq in earlier {
+            if let Some(o) = self.group_mut(seq)
+                && o.frag.identity == identity
+                && o.qid.is_none()
+            {
+                o.done = true;
+                superseded.push(seq);
+            }
+        }
         if let Some(session) = self.sessions.get_mut(&key) {
+            session.groups.retain(|seq| !superseded.contains(seq));
             session.groups.push(g.seq);
         }
     }

@@ -368,9 +368,9 @@ fn strip_empty_field(message: &str) -> &str {
 }
 
 /// Turns syslog timestamps (no year) into dates, line by line in file order: starts at the
-/// given year and moves to the next year when the month steps back by more than half a year
-/// (December -> January); a line that jumps forward by more than half a year (a late line from
-/// before the turn of the year) is dated in the previous year without moving the clock.
+/// given year and moves to the next year when the month steps from November/December to
+/// January/February; a November/December line right after the turn of the year (a late line)
+/// is dated in the previous year without moving the clock.
 #[derive(Debug, Clone)]
 pub(crate) struct YearClock {
     year: i32,
@@ -397,12 +397,14 @@ impl YearClock {
             } => {
                 let mut year = self.year;
                 match self.last_month {
-                    Some(last) if month + 6 < last => {
+                    // December (or November) -> January (or February): a new year
+                    Some(last) if last >= 11 && month <= 2 => {
                         self.year = self.year.saturating_add(1);
                         year = self.year;
                         self.last_month = Some(month);
                     }
-                    Some(last) if month > last + 6 => {
+                    // a late line from before the turn of the year
+                    Some(last) if last <= 2 && month >= 11 => {
                         year = year.saturating_sub(1);
                     }
                     _ => self.last_month = Some(month),
