@@ -1,6 +1,21 @@
 //! MTA logs (Postfix + policyd-spf, Exim, rspamd, Sendmail + smf-spf, ...): lines that record
 //! SPF verdicts, correlated into one observation per transaction.
 //!
+//! Families read (see `../shared/formats/NOTES.md` §4): pypolicyd-spf (`prepend Received-SPF`,
+//! `prepend Authentication-Results`, `Result; identity=...` info lines, `550 5.7.23` and
+//! `defer_if_permit` rejects, `Action: ... Text:` debug lines), postfix-policyd-spf-perl,
+//! Postfix `NOQUEUE: reject` / `milter-reject` with SPF reasons, OpenDMARC `SPF(mailfrom)`,
+//! Exim `<=`/reject lines with `SPF=` and `logwrite` texts, Sendmail + smf-spf, rspamd and
+//! rmilter `R_SPF_*` symbols and milter header texts, amavis/SpamAssassin `SPF_*` rules, maddy
+//! `check.spf`, Cisco ESA CEF, JSON events with an `spf` result (Defender, Vade, Proofpoint),
+//! `spf=... smtp.mailfrom=...` texts (Retarus). A line that names no SPF result yields
+//! nothing (Mimecast's `"allow":true` is no result).
+//!
+//! Each observation has `Locator::Line` of the first line of its check, `VerdictSource::Log`,
+//! `writer` the program that decided (`policyd-spf`, `exim`, `rspamd`, ...) and `receiver`
+//! the syslog host (else the authserv-id or receiver the text names). Notes carry the queue
+//! id, reject texts and correlation remarks. `--authserv-id` does not filter log verdicts.
+//!
 //! Reading is a three-stage pipeline over batches of records: the calling thread reads batch
 //! N+1 and correlates batch N-1 while rayon workers parse batch N. Parsing a line needs
 //! nothing but the line (`parse`); correlation (`correlate`) is sequential, in file order, and
