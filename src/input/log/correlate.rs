@@ -19,7 +19,7 @@ use crate::extract::{Observation, RecordedVerdict, VerdictSource};
 use crate::input::Locator;
 use crate::model::Identity;
 
-use super::parse::{Event, Fragment, Join, Kind, ParsedLine};
+use super::parse::{Event, Fragment, Join, Kind, ParsedLine, spanned};
 use super::prefix::YearClock;
 use super::text::{ClientIp, domain_of};
 
@@ -358,8 +358,8 @@ impl Correlator {
         }
     }
 
-    /// Feed one parsed line; completed observations go to `out`.
-    pub(crate) fn feed(&mut self, pl: ParsedLine, out: &mut dyn FnMut(Observation)) {
+    /// Feed one parsed line (`text`: its record's text); completed observations go to `out`.
+    pub(crate) fn feed(&mut self, pl: ParsedLine, text: &str, out: &mut dyn FnMut(Observation)) {
         self.line = pl.line;
         let time = self.clock.date(pl.stamp);
         if let Some(t) = time
@@ -370,11 +370,12 @@ impl Correlator {
         let ctx = Ctx {
             line: pl.line,
             time,
-            host: self.host_id(pl.host.as_deref()),
-            program: pl.program,
+            host: self.host_id(spanned(text, pl.host)),
+            program: spanned(text, pl.program).map(Box::from),
             pid: pl.pid,
         };
-        for event in pl.events {
+        self.event(&ctx, pl.event);
+        for event in pl.more {
             self.event(&ctx, event);
         }
         self.release(false, out);
@@ -436,7 +437,7 @@ impl Correlator {
             Event::Removed { qid } => self.removed(ctx, qid),
             Event::Requeued { qid, new_qid } => {
                 let key = (ctx.host, new_qid);
-                let original = self.resolve_qid(ctx.host, &qid);
+                let original = self.resolve_qid(ctx.host, qid).1;
                 self.aliases.insert(key, original);
             }
             Event::SrsRewrite {
@@ -444,7 +445,7 @@ impl Correlator {
                 rewritten,
             } => self.srs.insert(rewritten.to_ascii_lowercase(), original),
             Event::LateReject { qid, text, helo } => {
-                let key = (ctx.host, self.resolve_qid(ctx.host, &qid));
+                let key = self.resolve_qid(ctx.host, qid);
                 let seqs = self
                     .txns
                     .get(&key)
@@ -495,14 +496,15 @@ impl Correlator {
         }
     }
 
-    fn resolve_qid(&self, host: Host, qid: &str) -> String {
-        let key = (host, qid.to_string());
+    /// The queue key a queue id refers to: itself, or the transaction it was re-queued from.
+    fn resolve_qid(&self, host: Host, qid: String) -> QueueKey {
+        let key = (host, qid);
         if self.txns.contains_key(&key) {
-            return qid.to_string();
+            return key;
         }
         match self.aliases.get(&key) {
-            Some(original) => original.clone(),
-            None => qid.to_string(),
+            Some(original) => (host, original.clone()),
+            None => key,
         }
     }
 
@@ -618,8 +620,7 @@ impl Correlator {
     }
 
     fn message_id(&mut self, ctx: &Ctx, qid: String, message_id: String) {
-        let qid = self.resolve_qid(ctx.host, &qid);
-        let key = (ctx.host, qid);
+        let key = self.resolve_qid(ctx.host, qid);
         let txn = self.txns.entry(key.clone()).or_default();
         txn.message_id = Some(message_id.clone());
         txn.last_line = ctx.line;
@@ -641,8 +642,7 @@ impl Correlator {
     }
 
     fn queue_from(&mut self, ctx: &Ctx, qid: String, from: String) {
-        let qid = self.resolve_qid(ctx.host, &qid);
-        let key = (ctx.host, qid);
+        let key = self.resolve_qid(ctx.host, qid);
         let Some(txn) = self.txns.get_mut(&key) else {
             return;
         };
@@ -677,7 +677,7 @@ impl Correlator {
     }
 
     fn removed(&mut self, ctx: &Ctx, qid: String) {
-        let key = (ctx.host, self.resolve_qid(ctx.host, &qid));
+        let key = self.resolve_qid(ctx.host, qid.clone());
         if let Some(txn) = self.txns.remove(&key) {
             for seq in txn.groups {
                 if let Some(g) = self.group_mut(seq) {
@@ -911,7 +911,7 @@ impl Correlator {
                 self.join_session(ctx, &mut g);
             }
             Join::Queue(qid) => {
-                let key = (ctx.host, self.resolve_qid(ctx.host, &qid));
+                let key = self.resolve_qid(ctx.host, qid);
                 if let Some(txn) = self.txns.get(&key) {
                     self.fill_from_txn(&mut g.frag, txn);
                 }

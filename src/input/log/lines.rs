@@ -31,6 +31,14 @@ impl Batch {
         self.records.is_empty()
     }
 
+    /// The text of record `index`.
+    pub(crate) fn text(&self, index: u32) -> &str {
+        self.records
+            .get(index as usize)
+            .and_then(|&(_, s, e)| self.text.get(s..e))
+            .unwrap_or("")
+    }
+
     /// The records `from..to` as (line number, text).
     pub(crate) fn range(&self, from: usize, to: usize) -> impl Iterator<Item = (u64, &str)> {
         self.records

@@ -56,7 +56,11 @@ fn parse_batch(batch: &lines::Batch) -> Vec<parse::ParsedLine> {
         .map(|c| {
             batch
                 .range(c * CHUNK, (c + 1) * CHUNK)
-                .filter_map(|(line, text)| parse::parse_record(line, text))
+                .enumerate()
+                .filter_map(|(i, (line, text))| {
+                    let index = u32::try_from(c * CHUNK + i).ok()?;
+                    parse::parse_record(line, index, text)
+                })
                 .collect::<Vec<_>>()
         })
         .collect::<Vec<_>>()
@@ -88,7 +92,8 @@ pub fn read_log(
     let mut reported = 0;
 
     let mut batch = records.batch(BATCH_RECORDS, BATCH_BYTES)?;
-    let mut parsed_prev: Option<Vec<parse::ParsedLine>> = None;
+    // the batch parsed last time, with its parsed lines (they point into its text)
+    let mut parsed_prev: Option<(lines::Batch, Vec<parse::ParsedLine>)> = None;
     let mut read_error = None;
     loop {
         if batch.is_empty() && parsed_prev.is_none() {
@@ -106,9 +111,10 @@ pub fn read_log(
                     Err(e) => read_error = Some(e),
                 }
             }
-            if let Some(prev) = parsed_prev.take() {
+            if let Some((prev_batch, prev)) = parsed_prev.take() {
                 for pl in prev {
-                    correlator.feed(pl, &mut |obs| sink(Item::Observation(Box::new(obs))));
+                    let text = prev_batch.text(pl.record);
+                    correlator.feed(pl, text, &mut |obs| sink(Item::Observation(Box::new(obs))));
                 }
             }
         });
@@ -123,8 +129,12 @@ pub fn read_log(
             }));
         }
         reported = records.truncated.len();
-        parsed_prev = if batch.is_empty() { None } else { Some(parsed) };
-        batch = next;
+        let done = std::mem::replace(&mut batch, next);
+        parsed_prev = if done.is_empty() {
+            None
+        } else {
+            Some((done, parsed))
+        };
     }
     correlator.finish(&mut |obs| sink(Item::Observation(Box::new(obs))));
     match read_error {
@@ -232,16 +242,18 @@ mod stage_figures {
         for b in &all {
             parsed.push(
                 b.range(0, b.len())
-                    .filter_map(|(line, text)| parse::parse_record(line, text))
+                    .enumerate()
+                    .filter_map(|(i, (line, text))| parse::parse_record(line, i as u32, text))
                     .collect::<Vec<_>>(),
             );
         }
         let c2 = cpu_seconds();
         let mut correlator = correlate::Correlator::new(Arc::from("x"), 2024);
         let mut count = 0;
-        for p in parsed {
+        for (b, p) in all.iter().zip(parsed) {
             for pl in p {
-                correlator.feed(pl, &mut |_| count += 1);
+                let text = b.text(pl.record);
+                correlator.feed(pl, text, &mut |_| count += 1);
             }
         }
         correlator.finish(&mut |_| count += 1);

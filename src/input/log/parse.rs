@@ -155,15 +155,37 @@ pub(crate) enum Event {
     Verdict(Box<Fragment>),
 }
 
-/// One parsed record that states at least one fact.
+/// One parsed record that states at least one fact. Host and program are byte ranges of the
+/// record's text (no allocation per line); the correlator reads them from the batch.
 #[derive(Debug, Clone)]
 pub(crate) struct ParsedLine {
     pub line: u64,
+    /// Index of the record in its batch.
+    pub record: u32,
     pub stamp: Stamp,
-    pub host: Option<Box<str>>,
-    pub program: Option<Box<str>>,
+    pub host: Option<(u32, u32)>,
+    /// Only for lines with a verdict (to tell policy daemon processes apart).
+    pub program: Option<(u32, u32)>,
     pub pid: Option<u32>,
-    pub events: Vec<Event>,
+    pub event: Event,
+    /// A second and further facts (rare: amavis, SpamAssassin, ESA).
+    pub more: Vec<Event>,
+}
+
+/// Byte range of `part` inside `whole` (`part` must be a subslice of `whole`).
+fn span(whole: &str, part: &str) -> Option<(u32, u32)> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    if end > whole.len() {
+        return None;
+    }
+    Some((u32::try_from(start).ok()?, u32::try_from(end).ok()?))
+}
+
+/// The text of a range made by [`span`].
+pub(crate) fn spanned(text: &str, range: Option<(u32, u32)>) -> Option<&str> {
+    let (s, e) = range?;
+    text.get(s as usize..e as usize)
 }
 
 /// Context for the family parsers.
@@ -176,8 +198,8 @@ pub(crate) struct Line<'a> {
     pub after_stamp: &'a str,
 }
 
-/// Parse one record; `None` when it states nothing we use.
-pub(crate) fn parse_record(line_no: u64, text: &str) -> Option<ParsedLine> {
+/// Parse one record (record `record` of its batch); `None` when it states nothing we use.
+pub(crate) fn parse_record(line_no: u64, record: u32, text: &str) -> Option<ParsedLine> {
     if text.is_empty() || text.starts_with('#') {
         return None;
     }
@@ -197,13 +219,17 @@ pub(crate) fn parse_record(line_no: u64, text: &str) -> Option<ParsedLine> {
     }
     // the program name matters only to tell policy daemon processes apart
     let verdict = events.iter().any(|e| matches!(e, Event::Verdict(_)));
+    let mut events = events.into_iter();
+    let event = events.next()?;
     Some(ParsedLine {
         line: line_no,
+        record,
         stamp: p.stamp,
-        host: p.host.map(Box::from),
-        program: p.program.filter(|_| verdict).map(Box::from),
+        host: p.host.and_then(|h| span(text, h)),
+        program: p.program.filter(|_| verdict).and_then(|pr| span(text, pr)),
         pid: p.pid,
-        events,
+        event,
+        more: events.collect(),
     })
 }
 
