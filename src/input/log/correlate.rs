@@ -266,6 +266,7 @@ fn bare(f: &Fragment) -> bool {
 
 /// Fill `into`'s empty fields from `from`; a full address replaces a bare domain.
 fn merge_fields(into: &mut Fragment, from: Fragment) {
+    let stated = into.result.is_some();
     if into.result.is_none() {
         into.result = from.result;
     }
@@ -307,7 +308,9 @@ fn merge_fields(into: &mut Fragment, from: Fragment) {
         // one reject text is enough (pypolicyd-spf's and smtpd's say the same)
         let dup_reject =
             n.starts_with("rejected: ") && into.notes.iter().any(|o| o.starts_with("rejected: "));
-        if !dup_reject && !into.notes.contains(&n) {
+        // an inference is moot when an earlier line stated the result
+        let moot = stated && n.starts_with("result ") && n.contains(" inferred ");
+        if !dup_reject && !moot && !into.notes.contains(&n) {
             into.notes.push(n);
         }
     }
