@@ -117,7 +117,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         let mut summary = Summary::default();
         let mut reports = match &args.reports {
             Some(dir) => Some(
-                EvidenceReports::new(dir, chrono::Utc::now())
+                EvidenceReports::new(dir, chrono::Utc::now(), args.profile.max_lookups)
                     .with_context(|| format!("cannot create {}", dir.display()))?,
             ),
             None => None,

@@ -41,17 +41,20 @@ struct DomainEvidence {
 pub struct EvidenceReports {
     dir: PathBuf,
     now: DateTime<Utc>,
+    /// The receiver profile's lookup limit, to put the counts in context.
+    max_lookups: u32,
     domains: BTreeMap<String, DomainEvidence>,
     written: Vec<PathBuf>,
 }
 
 impl EvidenceReports {
     /// Reports go to `dir` (created if missing).
-    pub fn new(dir: &Path, now: DateTime<Utc>) -> io::Result<Self> {
+    pub fn new(dir: &Path, now: DateTime<Utc>, max_lookups: u32) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         Ok(EvidenceReports {
             dir: dir.to_path_buf(),
             now,
+            max_lookups,
             domains: BTreeMap::new(),
             written: Vec::new(),
         })
@@ -79,7 +82,13 @@ fn file_name(domain: &str) -> String {
     format!("{}.txt", if clean.is_empty() { "unknown" } else { clean })
 }
 
-fn render_evaluation(s: &mut String, ip: &str, evaluation: &Evaluation, related: &[RelatedResult]) {
+fn render_evaluation(
+    s: &mut String,
+    ip: &str,
+    evaluation: &Evaluation,
+    related: &[RelatedResult],
+    max_lookups: u32,
+) {
     let _ = writeln!(
         s,
         "  check_host({ip}, {}) = {}",
@@ -93,7 +102,7 @@ fn render_evaluation(s: &mut String, ip: &str, evaluation: &Evaluation, related:
     }
     let _ = writeln!(
         s,
-        "    DNS lookups used: {} of 10 allowed",
+        "    DNS lookups used: {} of {max_lookups} allowed",
         evaluation.dns_lookups
     );
     let trace = crate::spf::render_trace(&evaluation.trace);
@@ -118,7 +127,7 @@ fn render_evaluation(s: &mut String, ip: &str, evaluation: &Evaluation, related:
     }
 }
 
-fn render(domain: &str, ev: &DomainEvidence, now: DateTime<Utc>) -> String {
+fn render(domain: &str, ev: &DomainEvidence, now: DateTime<Utc>, max_lookups: u32) -> String {
     let mut s = String::new();
     let span = match (ev.first, ev.last) {
         (Some(a), Some(b)) if a.date_naive() != b.date_naive() => {
@@ -166,7 +175,9 @@ fn render(domain: &str, ev: &DomainEvidence, now: DateTime<Utc>) -> String {
     }
     let _ = writeln!(s);
     let _ = writeln!(s, "What we saw:");
-    for f in &ev.examples {
+    let mut examples: Vec<&Finding> = ev.examples.iter().collect();
+    examples.sort_by_key(|f| (f.observation.date.is_none(), f.observation.date));
+    for f in examples {
         let o = &f.observation;
         let date = o
             .date
@@ -216,7 +227,7 @@ fn render(domain: &str, ev: &DomainEvidence, now: DateTime<Utc>) -> String {
         }
     }
     for (ip, (evaluation, related, _)) in &ev.evaluations {
-        render_evaluation(&mut s, ip, evaluation, related);
+        render_evaluation(&mut s, ip, evaluation, related, max_lookups);
     }
     let _ = writeln!(s);
     let _ = writeln!(s, "What to change:");
@@ -273,7 +284,10 @@ impl FindingWriter for EvidenceReports {
         for (domain, ev) in &self.domains {
             let path = self.dir.join(file_name(domain));
             let mut file = AtomicFile::create(&path)?;
-            io::Write::write_all(&mut file, render(domain, ev, self.now).as_bytes())?;
+            io::Write::write_all(
+                &mut file,
+                render(domain, ev, self.now, self.max_lookups).as_bytes(),
+            )?;
             file.commit()?;
             self.written.push(path);
         }
