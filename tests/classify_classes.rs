@@ -338,3 +338,15 @@ fn no_policy_without_record() {
         f.reason
     );
 }
+
+#[test]
+fn an_internal_client_ip_is_called_out() {
+    let f = run(observation(
+        Some(SpfResult::Fail),
+        Some("172.18.0.1"),
+        "security@bank.example",
+        "mail.bank.example",
+    ));
+    assert_eq!(f.class, Class::Unauthorized);
+    assert!(f.reason.ends_with("Note: 172.18.0.1 is not a public address, so the receiver checked SPF against an internal hop, not the sending server."), "{}", f.reason);
+}

@@ -305,6 +305,11 @@ pub fn classify(observation: Observation, plan: &Plan, evidence: Evidence) -> Fi
     };
     finding.class = class;
     finding.reason = reason;
+    if plan::is_internal(ip) && class != Class::Ok {
+        finding.reason.push_str(&format!(
+            " Note: {ip} is not a public address, so the receiver checked SPF against an internal hop, not the sending server."
+        ));
+    }
     finding.fix = fix;
     finding
 }
