@@ -256,3 +256,42 @@ fn a_dns_server_that_stops_answering_halfway_gives_dns_unavailable_rows() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("dns_unavailable"), "{stderr}");
 }
+
+#[test]
+fn the_nightly_run_notices_when_the_sender_fixes_its_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixed = dir.path().join("fixed.zone");
+    let zone = std::fs::read_to_string("samples/dns.zone")
+        .unwrap()
+        .replace(
+            "\"v=spf1 ip4:198.51.100.92 ip4:203.0.113.64/27 -all\"",
+            "\"v=spf1 ip4:198.51.100.92 ip4:198.51.100.154 ip4:203.0.113.64/27 -all\"",
+        );
+    std::fs::write(&fixed, zone).unwrap();
+    let reports = dir.path().join("letters");
+    let csv = stdout(&spfsleuth(&[
+        "scan",
+        "samples",
+        "--zone",
+        fixed.to_str().unwrap(),
+        "-q",
+        "--reports",
+        reports.to_str().unwrap(),
+    ]));
+    let newsletter: Vec<&str> = csv
+        .lines()
+        .filter(|l| l.contains("error@sub.example.co.jp"))
+        .collect();
+    assert_eq!(newsletter.len(), 4, "{csv}");
+    for row in newsletter {
+        assert!(
+            row.contains(",fixed_since,\"Recorded fail on 2026-11-"),
+            "{row}"
+        );
+        assert!(row.contains("sub.example.co.jp authorizes 198.51.100.154 now (sub.example.co.jp: ip4:198.51.100.154)"), "{row}");
+    }
+    assert!(
+        !reports.join("sub.example.co.jp.txt").exists(),
+        "no letter once fixed"
+    );
+}
