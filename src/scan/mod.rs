@@ -270,8 +270,8 @@ pub async fn scan(
 pub enum ScanError {
     #[error(transparent)]
     Input(InputError),
-    #[error("cannot write the output: {0}")]
-    Output(std::io::Error),
+    #[error("cannot write the output")]
+    Output(#[source] std::io::Error),
     #[error("cannot start the reader thread: {0}")]
     Thread(std::io::Error),
     #[error("the reader thread crashed")]
