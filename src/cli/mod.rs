@@ -56,6 +56,16 @@ pub enum Command {
     )]
     Scan(scan::ScanArgs),
     /// Evaluate SPF for one client IP and sender, with a trace (like spfquery).
+    ///
+    /// Prints the result, the record, the directive that decided it, the explanation, the
+    /// DNS-lookup and void-lookup counters, and a trace of every record and term tried.
+    ///
+    /// With --batch, reads lines `ip<TAB>sender<TAB>helo` on stdin (an empty sender is the
+    /// null sender, checked as postmaster@HELO) and writes CSV with the columns
+    /// ip,sender,helo,result,matched,dns_lookups,void_lookups,explanation — one row per input
+    /// line, in input order, evaluated concurrently. A malformed line gets a row with an empty
+    /// result and a message on stderr.
+    #[command(after_long_help = "Examples:\n  spfsleuth check 198.51.100.154 error@sub.example.co.jp --helo sub.example.co.jp\n  spfsleuth check 192.0.2.1 '' --helo mail.example.com           # null sender\n  spfsleuth check 192.0.2.1 x --helo mail.example.com --identity helo\n  spfsleuth check --batch < tuples.tsv > results.csv")]
     Check(check::CheckArgs),
     /// Report problems in the SPF records of domains.
     Lint(lint::LintArgs),
