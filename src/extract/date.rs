@@ -9,6 +9,8 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
 
+use super::text::whitespace_len;
+
 /// Parse an RFC 5322 date (`Thu, 16 May 2019 11:04:37 +0200 (CEST)`), its obsolete forms
 /// (`1 Jan 96 12:00 EST`), or an asctime/mbox separator date (`Mon Jan  1 00:00:00 2024`).
 ///
@@ -26,7 +28,7 @@ pub fn parse_date(value: &str) -> Option<DateTime<Utc>> {
     let mut alpha_zone: Option<i32> = None;
     // Bare numbers in order of appearance: day and year (RFC 5322 "day month year",
     // asctime "month day time year").
-    let mut numbers: Vec<(u32, usize)> = Vec::new();
+    let mut numbers = Numbers::default();
 
     for token in tokens(value) {
         if token.contains(':') && token.starts_with(|c: char| c.is_ascii_digit()) {
@@ -51,8 +53,7 @@ pub fn parse_date(value: &str) -> Option<DateTime<Utc>> {
                 return None;
             }
             let n: u32 = token.parse().ok()?;
-            numbers.push((n, token.len()));
-            if numbers.len() > 4 {
+            if !numbers.push((n, token.len())) {
                 // Far more numbers than a date has: not a date.
                 return None;
             }
@@ -72,7 +73,7 @@ pub fn parse_date(value: &str) -> Option<DateTime<Utc>> {
     }
 
     if year.is_none() || day.is_none() {
-        let (d, y) = day_and_year(&numbers)?;
+        let (d, y) = day_and_year(numbers.as_slice())?;
         day.get_or_insert(d);
         year.get_or_insert(y);
     }
@@ -84,42 +85,74 @@ pub fn parse_date(value: &str) -> Option<DateTime<Utc>> {
     Some(local.with_timezone(&Utc))
 }
 
+/// The bare numbers of a date, in order: at most four (a fifth means it is not a date).
+#[derive(Default)]
+struct Numbers {
+    found: [(u32, usize); 4],
+    len: usize,
+}
+
+impl Numbers {
+    /// Add one; `false` when there would be more than four.
+    fn push(&mut self, number: (u32, usize)) -> bool {
+        match self.found.get_mut(self.len) {
+            Some(slot) => {
+                *slot = number;
+                self.len += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn as_slice(&self) -> &[(u32, usize)] {
+        self.found.get(..self.len).unwrap_or(&[])
+    }
+}
+
 /// Split into tokens on whitespace and commas, with comments (nested, with quoted-pairs)
-/// removed.
+/// removed. Only ASCII bytes are special apart from non-ASCII whitespace, which is decoded
+/// where it may start (see `text::whitespace_len`).
 fn tokens(value: &str) -> impl Iterator<Item = &str> {
+    let bytes = value.as_bytes();
+    let mut i = 0usize;
     let mut depth = 0usize;
     let mut escaped = false;
-    let mut spans: Vec<(usize, usize)> = Vec::new();
-    let mut start: Option<usize> = None;
-    for (i, c) in value.char_indices() {
-        if depth > 0 {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '(' {
-                depth += 1;
-            } else if c == ')' {
-                depth -= 1;
+    std::iter::from_fn(move || {
+        let mut start: Option<usize> = None;
+        while let Some(&b) = bytes.get(i) {
+            if depth > 0 {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'(' {
+                    depth += 1;
+                } else if b == b')' {
+                    depth -= 1;
+                }
+                i += 1;
+                continue;
             }
-            continue;
+            let space = whitespace_len(value, i);
+            if space > 0 || b == b',' || b == b'(' {
+                if b == b'(' {
+                    depth = 1;
+                }
+                let end = i;
+                i += space.max(1);
+                if let Some(s) = start {
+                    return value.get(s..end);
+                }
+                continue;
+            }
+            if start.is_none() {
+                start = Some(i);
+            }
+            i += 1;
         }
-        let separator = c.is_whitespace() || c == ',' || c == '(';
-        if separator {
-            if let Some(s) = start.take() {
-                spans.push((s, i));
-            }
-            if c == '(' {
-                depth = 1;
-            }
-        } else if start.is_none() {
-            start = Some(i);
-        }
-    }
-    if let Some(s) = start {
-        spans.push((s, value.len()));
-    }
-    spans.into_iter().filter_map(move |(s, e)| value.get(s..e))
+        start.and_then(|s| value.get(s..))
+    })
 }
 
 /// The day and the year among the bare numbers. RFC 5322 and asctime both give the day
@@ -221,25 +254,7 @@ fn parse_iso_date(token: &str) -> Option<(i32, u32, u32)> {
 }
 
 fn month_number(token: &str) -> Option<u32> {
-    let lower = token.trim_end_matches('.').to_ascii_lowercase();
-    let prefix = lower.get(..3)?;
-    let n = match prefix {
-        "jan" => 1,
-        "feb" => 2,
-        "mar" => 3,
-        "apr" => 4,
-        "may" => 5,
-        "jun" => 6,
-        "jul" => 7,
-        "aug" => 8,
-        "sep" => 9,
-        "oct" => 10,
-        "nov" => 11,
-        "dec" => 12,
-        _ => return None,
-    };
-    // "Jan", "January", "Sept": the rest must be letters of the month name.
-    let full = [
+    const MONTHS: [&str; 12] = [
         "january",
         "february",
         "march",
@@ -253,13 +268,20 @@ fn month_number(token: &str) -> Option<u32> {
         "november",
         "december",
     ];
-    let name = full.get(n as usize - 1)?;
-    name.starts_with(lower.as_str()).then_some(n)
+    // "Jan", "January", "Sept": at least three letters, all of them the month name's start
+    // (the first three tell the months apart).
+    let token = token.trim_end_matches('.');
+    if token.len() < 3 {
+        return None;
+    }
+    (1u32..)
+        .zip(MONTHS)
+        .find(|(_, name)| starts_with_ignore_case(name, token))
+        .map(|(n, _)| n)
 }
 
 fn is_weekday(token: &str) -> bool {
-    let lower = token.trim_end_matches('.').to_ascii_lowercase();
-    let full = [
+    const DAYS: [&str; 7] = [
         "monday",
         "tuesday",
         "wednesday",
@@ -268,23 +290,44 @@ fn is_weekday(token: &str) -> bool {
         "saturday",
         "sunday",
     ];
-    lower.len() >= 3 && full.iter().any(|day| day.starts_with(lower.as_str()))
+    let token = token.trim_end_matches('.');
+    token.len() >= 3 && DAYS.iter().any(|day| starts_with_ignore_case(day, token))
+}
+
+/// `name` (lower-case ASCII) starts with `token`, ignoring ASCII case.
+fn starts_with_ignore_case(name: &str, token: &str) -> bool {
+    name.as_bytes()
+        .get(..token.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(token.as_bytes()))
 }
 
 /// RFC 5322 §4.3 obsolete zones, in seconds east of UTC.
 fn alphabetic_zone(token: &str) -> Option<i32> {
-    let upper = token.to_ascii_uppercase();
-    let hours = match upper.as_str() {
-        "UT" | "UTC" | "GMT" | "Z" => 0,
-        "EDT" => -4,
-        "EST" | "CDT" => -5,
-        "CST" | "MDT" => -6,
-        "MST" | "PDT" => -7,
-        "PST" => -8,
+    const ZONES: [(&str, i32); 12] = [
+        ("UT", 0),
+        ("UTC", 0),
+        ("GMT", 0),
+        ("Z", 0),
+        ("EDT", -4),
+        ("EST", -5),
+        ("CDT", -5),
+        ("CST", -6),
+        ("MDT", -6),
+        ("MST", -7),
+        ("PDT", -7),
+        ("PST", -8),
+    ];
+    let hours = if let Some(&(_, hours)) = ZONES
+        .iter()
+        .find(|(zone, _)| token.eq_ignore_ascii_case(zone))
+    {
+        hours
+    } else if token.len() == 1 && token.bytes().all(|b| b.is_ascii_alphabetic()) {
         // Military zones: RFC 5322 says to treat them as -0000 (RFC 822 had the sign
         // backwards, so their values cannot be trusted).
-        one if one.len() == 1 && one.bytes().all(|b| b.is_ascii_alphabetic()) => 0,
-        _ => return None,
+        0
+    } else {
+        return None;
     };
     Some(hours * 3600)
 }
@@ -295,6 +338,95 @@ mod tests {
 
     fn utc(value: &str) -> Option<String> {
         parse_date(value).map(|d| d.to_rfc3339())
+    }
+
+    /// The char-by-char tokenizer `tokens` replaced, as the reference.
+    fn tokens_reference(value: &str) -> Vec<&str> {
+        let mut depth = 0usize;
+        let mut escaped = false;
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        let mut start: Option<usize> = None;
+        for (i, c) in value.char_indices() {
+            if depth > 0 {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == '(' {
+                    depth += 1;
+                } else if c == ')' {
+                    depth -= 1;
+                }
+                continue;
+            }
+            if c.is_whitespace() || c == ',' || c == '(' {
+                if let Some(s) = start.take() {
+                    spans.push((s, i));
+                }
+                if c == '(' {
+                    depth = 1;
+                }
+            } else if start.is_none() {
+                start = Some(i);
+            }
+        }
+        if let Some(s) = start {
+            spans.push((s, value.len()));
+        }
+        spans.into_iter().map(|(s, e)| &value[s..e]).collect()
+    }
+
+    #[test]
+    fn byte_tokenizer_matches_char_tokenizer() {
+        let alphabet = [
+            "a", "1", " ", "\t", ",", "(", ")", "\\", ":", "\u{a0}", "\u{2003}", "é", "\u{85}",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            let mut value = String::new();
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            for k in 0..(state % 24) {
+                let pick = state.rotate_left(k as u32 * 7) % alphabet.len() as u64;
+                value.push_str(alphabet[pick as usize]);
+            }
+            assert_eq!(
+                tokens(&value).collect::<Vec<_>>(),
+                tokens_reference(&value),
+                "{value:?}"
+            );
+        }
+        for word in ["jan", "JANUARY", "Sept.", "ja", "janx", "mayo", "DEC"] {
+            let reference = [
+                "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+            ]
+            .iter()
+            .position(|m| word.to_ascii_lowercase().starts_with(m))
+            .filter(|&n| {
+                let full = [
+                    "january",
+                    "february",
+                    "march",
+                    "april",
+                    "may",
+                    "june",
+                    "july",
+                    "august",
+                    "september",
+                    "october",
+                    "november",
+                    "december",
+                ];
+                full[n].starts_with(word.trim_end_matches('.').to_ascii_lowercase().as_str())
+            })
+            .map(|n| n as u32 + 1);
+            assert_eq!(month_number(word), reference, "{word}");
+        }
+        assert_eq!(alphabetic_zone("pst"), Some(-8 * 3600));
+        assert_eq!(alphabetic_zone("q"), Some(0));
+        assert_eq!(alphabetic_zone("CEST"), None);
+        assert!(is_weekday("THU") && is_weekday("thursday.") && !is_weekday("th"));
     }
 
     #[test]
