@@ -20,6 +20,118 @@ use super::text::whitespace_len;
 /// date without any zone. A 2-digit year is 2000+ below 50 and 1900+ otherwise, a 3-digit
 /// year is 1900+ (RFC 5322 §4.3).
 pub fn parse_date(value: &str) -> Option<DateTime<Utc>> {
+    if let Some(parsed) = parse_canonical(value) {
+        return parsed;
+    }
+    parse_lenient(value)
+}
+
+/// The form nearly every receiver writes (RFC 5322 §3.3 with a numeric zone):
+/// `[Wkd, ]D Mon YYYY HH:MM:SS +ZZZZ[ (comment)]`, read directly. `None` when the value is
+/// not exactly that shape (then [`parse_lenient`] reads it); `Some(None)` when it is but
+/// names no real date or time. Gives what [`parse_lenient`] gives for the same value.
+fn parse_canonical(value: &str) -> Option<Option<DateTime<Utc>>> {
+    let bytes = value.as_bytes();
+    let mut at = 0usize;
+    let blanks = |at: &mut usize| -> Option<()> {
+        let start = *at;
+        while matches!(bytes.get(*at), Some(b' ' | b'\t')) {
+            *at += 1;
+        }
+        (*at > start).then_some(())
+    };
+    let digits = |at: &mut usize, min: usize, max: usize| -> Option<u32> {
+        let start = *at;
+        let mut n = 0u32;
+        while let Some(&b) = bytes.get(*at).filter(|b| b.is_ascii_digit()) {
+            if *at - start == max {
+                return None;
+            }
+            n = n * 10 + u32::from(b - b'0');
+            *at += 1;
+        }
+        (*at - start >= min).then_some(n)
+    };
+    let word3 = |at: &mut usize| -> Option<&str> {
+        let word = value.get(*at..*at + 3)?;
+        if !word.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return None;
+        }
+        *at += 3;
+        Some(word)
+    };
+    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    if bytes.first().is_some_and(u8::is_ascii_alphabetic) {
+        let weekday = word3(&mut at)?;
+        if !DAYS.iter().any(|d| weekday.eq_ignore_ascii_case(d)) || bytes.get(at) != Some(&b',') {
+            return None;
+        }
+        at += 1;
+        blanks(&mut at)?;
+    }
+    let day = digits(&mut at, 1, 2)?;
+    blanks(&mut at)?;
+    let month_word = word3(&mut at)?;
+    let month = (1u32..)
+        .zip(MONTHS)
+        .find(|(_, m)| month_word.eq_ignore_ascii_case(m))
+        .map(|(n, _)| n)?;
+    blanks(&mut at)?;
+    let year = digits(&mut at, 4, 4)?;
+    blanks(&mut at)?;
+    let hour = digits(&mut at, 2, 2)?;
+    (bytes.get(at) == Some(&b':')).then_some(())?;
+    at += 1;
+    let minute = digits(&mut at, 2, 2)?;
+    (bytes.get(at) == Some(&b':')).then_some(())?;
+    at += 1;
+    let second = digits(&mut at, 2, 2)?;
+    blanks(&mut at)?;
+    let sign = match bytes.get(at) {
+        Some(b'+') => 1,
+        Some(b'-') => -1,
+        _ => return None,
+    };
+    at += 1;
+    let zone = digits(&mut at, 4, 4)?;
+    let (zone_hours, zone_minutes) = (zone / 100, zone % 100);
+    // The rest: nothing, or one simple comment, with blanks around.
+    let _ = blanks(&mut at);
+    if bytes.get(at) == Some(&b'(') {
+        let close = at + 1 + bytes.get(at + 1..)?.iter().position(|&b| b == b')')?;
+        if bytes
+            .get(at + 1..close)?
+            .iter()
+            .any(|&b| b == b'(' || b == b'\\')
+        {
+            return None;
+        }
+        at = close + 1;
+        let _ = blanks(&mut at);
+    }
+    if at != bytes.len() {
+        return None;
+    }
+    Some((|| {
+        let time = NaiveTime::from_hms_opt(hour, minute, second.min(59))?;
+        if zone_hours > 23 || zone_minutes > 59 {
+            return None;
+        }
+        let offset = sign * i32::try_from(zone_hours * 3600 + zone_minutes * 60).ok()?;
+        let year = i32::try_from(year).ok()?;
+        let naive = NaiveDate::from_ymd_opt(year, month, day)?.and_time(time);
+        let local = FixedOffset::east_opt(offset)?
+            .from_local_datetime(&naive)
+            .single()?;
+        Some(local.with_timezone(&Utc))
+    })())
+}
+
+/// Any date shape: tokens are classified and put together (see the module documentation).
+fn parse_lenient(value: &str) -> Option<DateTime<Utc>> {
     let mut day: Option<u32> = None;
     let mut month: Option<u32> = None;
     let mut year: Option<i32> = None;
@@ -374,6 +486,54 @@ mod tests {
             spans.push((s, value.len()));
         }
         spans.into_iter().map(|(s, e)| &value[s..e]).collect()
+    }
+
+    #[test]
+    fn canonical_fast_path_agrees_with_the_lenient_reader() {
+        let pieces: [&[&str]; 9] = [
+            &[
+                "",
+                "Wed, ",
+                "wed,  ",
+                "Thu,\t",
+                "Xyz, ",
+                "Wed ",
+                "Wednesday, ",
+            ],
+            &["6", "06", "31", "0", "123", "29"],
+            &[" ", "  ", "\t"],
+            &["May", "FEB", "jan", "Sept", "Foo"],
+            &[" 2024 ", " 1999 ", " 24 ", " 2024"],
+            &[
+                "05:49:53", "23:59:60", "24:00:00", "5:49:53", "05:49", "00:00:00",
+            ],
+            &[" ", "\t"],
+            &[
+                "+0000", "-0800", "+2400", "+0060", "+00", "-0000", "+01:00", "EST",
+            ],
+            &[
+                "", " (UTC)", " (CEST) ", "(x)", " (a (b))", " (\\))", " (open", " )", " (UTC) x",
+            ],
+        ];
+        let mut state = 0x5851_f42d_4c95_7f2du64;
+        let mut fast = 0;
+        for _ in 0..50_000 {
+            let mut value = String::new();
+            for (k, options) in pieces.iter().enumerate() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                value.push_str(
+                    options[(state.rotate_left(k as u32) % options.len() as u64) as usize],
+                );
+            }
+            if let Some(parsed) = parse_canonical(&value) {
+                fast += 1;
+                assert_eq!(parsed, parse_lenient(&value), "{value:?}");
+            }
+        }
+        assert!(fast > 1_000, "{fast}");
+        assert!(parse_canonical("Wed, 6 May 2024 05:49:53 +0000 (UTC)").is_some());
     }
 
     #[test]

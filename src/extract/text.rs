@@ -128,7 +128,7 @@ fn quote_end(bytes: &[u8], from: usize) -> Option<usize> {
 /// Split `key=value` at the first `=`; the key must be a plausible token (letters, digits,
 /// `-`, `_`, `.`, `/`). The value is returned raw (quotes kept).
 pub fn key_value(word: &str) -> Option<(&str, &str)> {
-    let eq = word.find('=')?;
+    let eq = memchr::memchr(b'=', word.as_bytes())?;
     let key = word.get(..eq)?;
     let value = word.get(eq + 1..)?;
     let plausible = !key.is_empty()
@@ -318,7 +318,7 @@ pub fn domain_of(identity: &str) -> Option<String> {
 pub fn glue_spaced_operators(value: &str) -> Option<String> {
     let items = lex(value);
     let is_operator = |item: &Item<'_>| matches!(item, Item::Word { text, .. } if matches!(*text, "=" | "." | "/"));
-    if !items.iter().any(is_operator) {
+    if !has_spaced_operators(&items) {
         return None;
     }
     let mut out = String::with_capacity(value.len());
@@ -362,6 +362,13 @@ pub fn glue_spaced_operators(value: &str) -> Option<String> {
     }
     flush(&mut out, &mut comments);
     Some(out)
+}
+
+/// Whether lexed items hold a free-standing `=`, `.` or `/` (see [`glue_spaced_operators`]).
+pub fn has_spaced_operators(items: &[Item<'_>]) -> bool {
+    items
+        .iter()
+        .any(|item| matches!(item, Item::Word { text, .. } if matches!(*text, "=" | "." | "/")))
 }
 
 /// The most specific real host name among candidates, in preference order: names with a dot
