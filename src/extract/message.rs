@@ -645,17 +645,18 @@ fn received_spf_names(value: &str) -> Vec<String> {
     let mut names: Vec<String> = received_spf_comment_host(value).into_iter().collect();
     let key = b"receiver=";
     let bytes = value.as_bytes();
-    let found = bytes
-        .windows(key.len())
-        .enumerate()
-        .find(|(at, window)| {
-            window.eq_ignore_ascii_case(key)
-                && (*at == 0
+    // Candidates are found with memchr2 on the first letter.
+    let found = memchr::memchr2_iter(b'r', b'R', bytes)
+        .find(|&at| {
+            bytes
+                .get(at..at + key.len())
+                .is_some_and(|window| window.eq_ignore_ascii_case(key))
+                && (at == 0
                     || bytes
                         .get(at - 1)
                         .is_some_and(|&b| b == b';' || b.is_ascii_whitespace()))
         })
-        .map(|(at, _)| at + key.len());
+        .map(|at| at + key.len());
     if let Some(start) = found
         && let Some(rest) = value.get(start..)
     {

@@ -47,6 +47,20 @@ pub fn kind(name: &str) -> Option<OtherKind> {
         let n = n.as_bytes();
         name.len() >= n.len() && name.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
     };
+    // Every kind but two has `sp` in its name (spf, spam, rspamd): most fields (Subject,
+    // DKIM-Signature, Content-Type, ...) are turned away by this one pass.
+    let has_sp = name
+        .windows(2)
+        .any(|w| matches!(w, [b's' | b'S', b'p' | b'P']));
+    if !has_sp {
+        return if is("x-comment") {
+            Some(OtherKind::Comment)
+        } else if is("x-greylist") {
+            Some(OtherKind::Greylist)
+        } else {
+            None
+        };
+    }
     let suffix = b"received-spf";
     let ends_received_spf = name
         .len()

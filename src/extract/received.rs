@@ -21,6 +21,8 @@ use std::net::IpAddr;
 use super::Hop;
 use super::address::normalise_envelope_from;
 use super::date::parse_date;
+use memchr::memchr;
+
 use super::text::{split_whitespace, whitespace_len};
 use crate::model::canonical_ip;
 
@@ -128,17 +130,22 @@ enum Item<'a> {
 /// Only ASCII bytes are special, so the scan is over bytes (a `\\` escapes one byte: the
 /// rest of an escaped multi-byte character is never special either).
 fn split_date(value: &str) -> (&str, Option<&str>) {
+    let bytes = value.as_bytes();
     let mut depth = 0usize;
     let mut in_angle = false;
-    let mut escaped = false;
     let mut last: Option<usize> = None;
-    for (i, &b) in value.as_bytes().iter().enumerate() {
-        if escaped {
-            escaped = false;
-            continue;
+    let mut i = 0usize;
+    loop {
+        // Only the six special bytes need looking at.
+        while bytes.get(i).is_some_and(|&b| !is_byte(&DATE_SPECIAL, b)) {
+            i += 1;
         }
+        let Some(&b) = bytes.get(i) else {
+            break;
+        };
         match b {
-            b'\\' if depth > 0 => escaped = true,
+            // A quoted pair: the next byte is not special.
+            b'\\' if depth > 0 => i += 1,
             b'(' if !in_angle => depth += 1,
             b')' if depth > 0 => depth -= 1,
             b'<' if depth == 0 => in_angle = true,
@@ -146,6 +153,7 @@ fn split_date(value: &str) -> (&str, Option<&str>) {
             b';' if depth == 0 && !in_angle => last = Some(i),
             _ => {}
         }
+        i += 1;
     }
     match last {
         Some(i) => (
@@ -156,39 +164,92 @@ fn split_date(value: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// A set of bytes as a lookup table, for scanning loops.
+type ByteSet = [bool; 256];
+
+const fn byte_set(bytes: &[u8]) -> ByteSet {
+    let mut set = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        set[bytes[i] as usize] = true;
+        i += 1;
+    }
+    set
+}
+
+#[inline(always)]
+fn is_byte(set: &ByteSet, b: u8) -> bool {
+    set[usize::from(b)]
+}
+
+/// The bytes [`split_date`] looks at.
+const DATE_SPECIAL: ByteSet = byte_set(b"\\()<>;");
+
+/// Inside a comment: the bytes that matter.
+const COMMENT_SPECIAL: ByteSet = byte_set(b"\\()");
+
+/// Bytes that end or may end a word outside comments: ASCII whitespace, `(`, `<` (starts an
+/// angle address inside the word) and every non-ASCII byte (it may start a non-ASCII
+/// whitespace character).
+const WORD_END: ByteSet = {
+    let mut set = byte_set(b"\t\n\x0b\x0c\r (<");
+    let mut b = 0x80;
+    while b < 256 {
+        set[b] = true;
+        b += 1;
+    }
+    set
+};
+
 /// Words and top-level comments, in order. Words end at `(` and at any whitespace
 /// character (`char::is_whitespace`, non-ASCII ones included); the scan is over bytes.
 fn items(text: &str) -> Vec<Item<'_>> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(16);
     let mut depth = 0usize;
-    let mut escaped = false;
     let mut in_angle = false;
     let mut comment_start = 0usize;
     let mut word_start: Option<usize> = None;
     let mut i = 0usize;
     while let Some(&b) = bytes.get(i) {
         if depth > 0 {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'(' {
-                depth += 1;
-            } else if b == b')' {
-                depth -= 1;
-                if depth == 0 {
-                    out.push(Item::Comment(text.get(comment_start..i).unwrap_or("")));
+            if !is_byte(&COMMENT_SPECIAL, b) {
+                i += 1;
+                continue;
+            }
+            match b {
+                // A quoted pair: the next byte is not special.
+                b'\\' => i += 1,
+                b'(' => depth += 1,
+                _ => {
+                    depth -= 1;
+                    if depth == 0 {
+                        out.push(Item::Comment(text.get(comment_start..i).unwrap_or("")));
+                    }
                 }
             }
             i += 1;
             continue;
         }
         if in_angle {
-            if b == b'>' {
-                in_angle = false;
+            match memchr(b'>', bytes.get(i..).unwrap_or_default()) {
+                Some(at) => {
+                    i += at + 1;
+                    in_angle = false;
+                }
+                None => i = bytes.len(),
+            }
+            continue;
+        }
+        if !is_byte(&WORD_END, b) {
+            // Inside (or at the start of) a word: skip to the next byte that may end it.
+            if word_start.is_none() {
+                word_start = Some(i);
             }
             i += 1;
+            while bytes.get(i).is_some_and(|&c| !is_byte(&WORD_END, c)) {
+                i += 1;
+            }
             continue;
         }
         let space = whitespace_len(text, i);
@@ -355,15 +416,34 @@ fn clean_name_str(token: &str) -> &str {
 /// A plausible host name (not an IP, not `unknown`), without `user@` and trailing dot.
 fn host_name(token: &str) -> Option<String> {
     let token = clean_name_str(token);
-    let token = token.rsplit('@').next().unwrap_or(token);
+    let token = after_last_at(token);
     let token = token.trim_end_matches('.');
+    // An IP parses only from hex digits, `.` and `:`.
+    let may_be_ip = || {
+        token
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':')
+    };
+    let (has_letter, all_name) = if token.is_ascii() {
+        (
+            token.bytes().any(|b| b.is_ascii_alphabetic()),
+            token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')),
+        )
+    } else {
+        (
+            token.chars().any(|c| c.is_alphabetic()),
+            token
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '.' | '_')),
+        )
+    };
     if token.is_empty()
         || token.eq_ignore_ascii_case("unknown")
-        || token.parse::<IpAddr>().is_ok()
-        || !token.chars().any(|c| c.is_alphabetic())
-        || !token
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        || (may_be_ip() && token.parse::<IpAddr>().is_ok())
+        || !has_letter
+        || !all_name
     {
         return None;
     }
@@ -375,10 +455,7 @@ fn host_name(token: &str) -> Option<String> {
 /// as IPv4, RFC 7208 §5). The flag says a port was attached (an Exim habit).
 pub fn parse_ip_token(token: &str) -> Option<(IpAddr, bool)> {
     let token = token.trim_matches(|c: char| matches!(c, ',' | ';' | ')' | '(' | '"' | '\''));
-    let token = match token.rfind('@') {
-        Some(at) => token.get(at + 1..)?,
-        None => token,
-    };
+    let token = after_last_at(token);
     // Only hex digits, `.`, `:`, brackets and the `IPv6:` tag can make an IP here: host
     // names (most tokens) are turned away before any parsing.
     let possible = |b: &u8| {
@@ -417,6 +494,14 @@ pub fn parse_ip_token(token: &str) -> Option<(IpAddr, bool)> {
     }
     let ip: IpAddr = host.parse().ok()?;
     Some((canonical_ip(ip), true))
+}
+
+/// The text after the last `@` (all of it when there is none).
+fn after_last_at(token: &str) -> &str {
+    match token.bytes().rposition(|b| b == b'@') {
+        Some(at) => token.get(at + 1..).unwrap_or(""),
+        None => token,
+    }
 }
 
 fn strip_ipv6_tag(text: &str) -> &str {

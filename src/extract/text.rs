@@ -511,17 +511,22 @@ pub fn words(text: &str) -> Vec<&str> {
 
 /// The length of the whitespace character (`char::is_whitespace`) starting at byte `i`, or 0.
 /// ASCII is decided on the byte; a non-ASCII character is decoded (0 inside a character).
-#[inline]
+#[inline(always)]
 pub fn whitespace_len(text: &str, i: usize) -> usize {
     match text.as_bytes().get(i) {
         Some(&b) if b < 0x80 => usize::from(matches!(b, b'\t'..=b'\r' | b' ')),
-        Some(_) => text
-            .get(i..)
-            .and_then(|rest| rest.chars().next())
-            .filter(|c| c.is_whitespace())
-            .map_or(0, char::len_utf8),
+        Some(_) => non_ascii_whitespace_len(text, i),
         None => 0,
     }
+}
+
+#[cold]
+#[inline(never)]
+fn non_ascii_whitespace_len(text: &str, i: usize) -> usize {
+    text.get(i..)
+        .and_then(|rest| rest.chars().next())
+        .filter(|c| c.is_whitespace())
+        .map_or(0, char::len_utf8)
 }
 
 /// `text.split_whitespace()`, deciding ASCII bytes without decoding.
