@@ -37,37 +37,41 @@ pub fn source_for_field(name: &str) -> Option<VerdictSource> {
 
 /// Methods of the IANA "Email Authentication Methods" registry and vendor ones seen in the
 /// wild. A `name=value` word whose name is one of these starts a new result, `;` or not.
+/// Case-insensitive (this runs on every word of every Authentication-Results); `name` is
+/// the method without its `/version`.
 fn is_method(name: &str) -> bool {
-    let name = name.split('/').next().unwrap_or(name);
-    matches!(
-        name,
-        "spf"
-            | "dkim"
-            | "dmarc"
-            | "arc"
-            | "iprev"
-            | "auth"
-            | "sender-id"
-            | "senderid"
-            | "dkim-adsp"
-            | "dkim-atps"
-            | "domainkeys"
-            | "vbr"
-            | "rrvs"
-            | "smime"
-            | "dnswl"
-            | "bimi"
-            | "compauth"
-            | "tls"
-    ) || name.starts_with("x-")
+    const METHODS: [&str; 18] = [
+        "spf",
+        "dkim",
+        "dmarc",
+        "arc",
+        "iprev",
+        "auth",
+        "sender-id",
+        "senderid",
+        "dkim-adsp",
+        "dkim-atps",
+        "domainkeys",
+        "vbr",
+        "rrvs",
+        "smime",
+        "dnswl",
+        "bimi",
+        "compauth",
+        "tls",
+    ];
+    METHODS.iter().any(|m| name.eq_ignore_ascii_case(m))
+        || name.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("x-"))
 }
 
-/// The method of a `method[/version]=result` word.
-fn method_of(word: &str) -> Option<(String, &str)> {
+/// The method of a `method[/version]=result` word: whether it is `spf`, and the result.
+fn method_of(word: &str) -> Option<(bool, &str)> {
     let (key, value) = text::key_value(word)?;
-    let key = key.to_ascii_lowercase();
-    let method = key.split('/').next().unwrap_or(&key).to_string();
-    is_method(&method).then_some((method, value))
+    let method = match memchr::memchr(b'/', key.as_bytes()) {
+        Some(slash) => key.get(..slash).unwrap_or(key),
+        None => key,
+    };
+    is_method(method).then_some((method.eq_ignore_ascii_case("spf"), value))
 }
 
 fn is_property_key(key: &str) -> bool {
@@ -77,8 +81,17 @@ fn is_property_key(key: &str) -> bool {
 /// Parse one unfolded Authentication-Results-style value (without the field name) into one
 /// verdict per `spf=` result, in order. `source` says which field it came from.
 pub fn parse(value: &str, source: VerdictSource) -> Vec<RecordedVerdict> {
-    let glued = text::glue_spaced_operators(value);
-    let items = text::lex(glued.as_deref().unwrap_or(value));
+    // Lexed once; again only after gluing spaced operators (rare).
+    let lexed = text::lex(value);
+    let glued = if text::has_spaced_operators(&lexed) {
+        text::glue_spaced_operators(value)
+    } else {
+        None
+    };
+    let items = match glued.as_deref() {
+        Some(glued) => text::lex(glued),
+        None => lexed,
+    };
     let words: Vec<(usize, &str)> = items
         .iter()
         .enumerate()
@@ -120,7 +133,8 @@ pub fn parse(value: &str, source: VerdictSource) -> Vec<RecordedVerdict> {
     }
     let authserv_id = choose_authserv_id(&id_words);
     // Cut the rest into results: each `method=result` word starts one.
-    let mut results: Vec<(String, &str, usize, usize)> = Vec::new();
+    // (is `spf`, result word, first item, end item) of each method result.
+    let mut results: Vec<(bool, &str, usize, usize)> = Vec::new();
     for (i, item) in items.iter().enumerate().skip(first_result) {
         if let Item::Word { text, .. } = item
             && let Some((method, result)) = method_of(text)
@@ -133,11 +147,11 @@ pub fn parse(value: &str, source: VerdictSource) -> Vec<RecordedVerdict> {
     }
     // Client IP hints from other methods (iprev's policy.iprev, smtp.remote-ip).
     let mut ip_hint: Option<IpText> = None;
-    for (method, _, from, to) in &results {
-        if method == "spf" {
+    for &(is_spf, _, from, to) in &results {
+        if is_spf {
             continue;
         }
-        let group = items.get(*from..*to).unwrap_or(&[]);
+        let group = items.get(from..to).unwrap_or(&[]);
         for pair in text::pairs(group, is_property_key) {
             if matches!(
                 pair.key.as_str(),
@@ -151,7 +165,7 @@ pub fn parse(value: &str, source: VerdictSource) -> Vec<RecordedVerdict> {
     }
     results
         .iter()
-        .filter(|(method, ..)| method == "spf")
+        .filter(|(is_spf, ..)| *is_spf)
         .map(|(_, result, from, to)| {
             let group = items.get(*from..*to).unwrap_or(&[]);
             spf_result(

@@ -52,6 +52,7 @@
 //! The first parsable `Received:` date, topmost first (the receiver's own clock), else
 //! `Date:` (the sender's claim), else the date on the mbox separator line.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use super::address::{
@@ -70,49 +71,45 @@ use crate::model::{Identity, canonical_ip};
 /// Extract the observation from one message's header block. Never fails: what cannot be
 /// read becomes a note on the observation.
 pub fn extract_message(message: &RawMessage, options: &ExtractOptions) -> Observation {
-    let (fields, skipped) = header_block::parse(&message.header);
     let mut observation = Observation {
         source: message.source.clone(),
         locator: Some(message.locator.clone()),
         ..Observation::default()
     };
-    if fields.is_empty() {
-        observation
-            .notes
-            .push("no header fields: not a mail message?".to_string());
-    }
-    if skipped > 0 {
-        observation.notes.push(format!(
-            "{skipped} header line(s) were neither a field nor a continuation and were skipped"
-        ));
-    }
 
     let mut hop_fields: Vec<usize> = Vec::new();
     let mut found: Vec<Found> = Vec::new();
-    let mut date_header: Option<String> = None;
-    let mut from_header: Option<String> = None;
-    let mut return_path_header: Option<String> = None;
+    let mut date_header: Option<Cow<'_, str>> = None;
+    let mut from_header: Option<Cow<'_, str>> = None;
+    let mut return_path_header: Option<Cow<'_, str>> = None;
     let mut dropped_hops = 0usize;
     let mut dropped_verdicts = 0usize;
 
-    for field in &fields {
-        match FieldKind::of(&field.name) {
+    // Fields are classified by name before anything is copied: only the fields read below
+    // are unfolded and converted to text (most of a spam header is DKIM signatures,
+    // anti-spam blobs and MIME fields that say nothing about SPF).
+    let mut fields = header_block::fields(&message.header);
+    let mut field_count = 0usize;
+    for field in fields.by_ref() {
+        field_count += 1;
+        match FieldKind::of(field.name) {
             FieldKind::Received => {
                 if observation.hops.len() >= MAX_HOPS {
                     dropped_hops += 1;
                     continue;
                 }
-                observation.hops.push(parse_received(&field.value));
+                observation.hops.push(parse_received(&field.value()));
                 hop_fields.push(field.index);
             }
             FieldKind::Verdicts(_) if found.len() >= MAX_VERDICTS => dropped_verdicts += 1,
             FieldKind::Verdicts(kind) => {
+                let value = field.value();
                 let verdicts = match kind.source {
-                    VerdictSource::ReceivedSpf => vec![received_spf::parse(&field.value)],
-                    source => auth_results::parse(&field.value, source),
+                    VerdictSource::ReceivedSpf => vec![received_spf::parse(&value)],
+                    source => auth_results::parse(&value, source),
                 };
                 let extra_names: Vec<String> = if kind.source == VerdictSource::ReceivedSpf {
-                    received_spf_names(&field.value)
+                    received_spf_names(&value)
                 } else {
                     Vec::new()
                 };
@@ -131,40 +128,53 @@ pub fn extract_message(message: &RawMessage, options: &ExtractOptions) -> Observ
             }
             FieldKind::MessageId => {
                 if observation.message_id.is_none() {
-                    observation.message_id = message_id(&field.value);
+                    observation.message_id = message_id(&field.value());
                 }
             }
             FieldKind::From => {
                 if from_header.is_none() {
-                    from_header = Some(field.value.clone());
+                    from_header = Some(field.value());
                 }
             }
             FieldKind::ReturnPath => {
                 if return_path_header.is_none() {
-                    return_path_header = Some(field.value.clone());
+                    return_path_header = Some(field.value());
                 }
             }
             FieldKind::Date => {
                 if date_header.is_none() {
-                    date_header = Some(field.value.clone());
+                    date_header = Some(field.value());
                 }
             }
             FieldKind::ArcSeal => observation.has_arc = true,
             FieldKind::Other => {
                 if found.len() < MAX_VERDICTS
-                    && let Some(verdict) = other_headers::parse(&field.name, &field.value)
+                    && let Some(kind) = other_headers::kind(field.name)
+                    && other_headers::may_carry_verdict(kind, field.raw())
+                    && let Some(verdict) = other_headers::parse(field.name, &field.value())
                 {
                     found.push(Found::new(
                         verdict,
                         field.index,
                         Rank::Vendor,
                         VerdictSource::OtherHeader,
-                        field.name.clone(),
+                        field.name.to_string(),
                         &[],
                     ));
                 }
             }
         }
+    }
+    if field_count == 0 {
+        observation
+            .notes
+            .push("no header fields: not a mail message?".to_string());
+    }
+    let skipped = fields.skipped();
+    if skipped > 0 {
+        observation.notes.push(format!(
+            "{skipped} header line(s) were neither a field nor a continuation and were skipped"
+        ));
     }
 
     if dropped_hops > 0 {
@@ -635,17 +645,18 @@ fn received_spf_names(value: &str) -> Vec<String> {
     let mut names: Vec<String> = received_spf_comment_host(value).into_iter().collect();
     let key = b"receiver=";
     let bytes = value.as_bytes();
-    let found = bytes
-        .windows(key.len())
-        .enumerate()
-        .find(|(at, window)| {
-            window.eq_ignore_ascii_case(key)
-                && (*at == 0
+    // Candidates are found with memchr2 on the first letter.
+    let found = memchr::memchr2_iter(b'r', b'R', bytes)
+        .find(|&at| {
+            bytes
+                .get(at..at + key.len())
+                .is_some_and(|window| window.eq_ignore_ascii_case(key))
+                && (at == 0
                     || bytes
                         .get(at - 1)
                         .is_some_and(|&b| b == b';' || b.is_ascii_whitespace()))
         })
-        .map(|(at, _)| at + key.len());
+        .map(|at| at + key.len());
     if let Some(start) = found
         && let Some(rest) = value.get(start..)
     {

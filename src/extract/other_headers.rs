@@ -7,29 +7,124 @@
 //! undocumented) give `None`. `X-Comment: SPF check N/A …` (pypolicyd-spf skipping a local or
 //! whitelisted client) gives a verdict without a result whose writer says so.
 
+use memchr::memmem;
+
 use super::received_spf::{self, Draft, NO_CHECK_SKIPPED, explain};
 use super::text::{self, Pair};
 use super::{RecordedVerdict, VerdictSource};
 use crate::model::{Identity, SpfResult};
 
+/// Which vendor header a field is, by name (case-insensitive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtherKind {
+    /// `X-…-Received-SPF`: a Received-SPF under another name.
+    ReceivedSpfCopy,
+    /// `X-SPF-Result`, `X-SPF`: libspf2's comment.
+    SpfComment,
+    /// `X-FEAS-SPF` (FortiMail).
+    FortiMail,
+    /// `X-XM-SPF` (XMission).
+    XMission,
+    /// `X-Proofpoint-SPF-Result`.
+    ProofpointResult,
+    /// `X-Comment` (pypolicyd-spf's skipped check).
+    Comment,
+    /// `X-Greylist` (milter-greylist).
+    Greylist,
+    /// rspamd's `X-Spamd-Result`, `X-Rspamd-…`.
+    Rspamd,
+    /// Any other header with `spam` in its name: SpamAssassin rule names.
+    SpamRules,
+}
+
+/// The kind of vendor header a field name denotes; `None` for every name that never carries
+/// a verdict here (Received-SPF and Authentication-Results themselves included: they have
+/// their own parsers). No allocation: this runs on every field of every message.
+pub fn kind(name: &str) -> Option<OtherKind> {
+    let name = name.trim().as_bytes();
+    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+    let contains = |n: &str| {
+        let n = n.as_bytes();
+        name.len() >= n.len() && name.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+    };
+    // Every kind but two has `sp` in its name (spf, spam, rspamd): most fields (Subject,
+    // DKIM-Signature, Content-Type, ...) are turned away by this one pass.
+    let has_sp = name
+        .windows(2)
+        .any(|w| matches!(w, [b's' | b'S', b'p' | b'P']));
+    if !has_sp {
+        return if is("x-comment") {
+            Some(OtherKind::Comment)
+        } else if is("x-greylist") {
+            Some(OtherKind::Greylist)
+        } else {
+            None
+        };
+    }
+    let suffix = b"received-spf";
+    let ends_received_spf = name
+        .len()
+        .checked_sub(suffix.len())
+        .and_then(|at| name.get(at..))
+        .is_some_and(|tail| tail.eq_ignore_ascii_case(suffix));
+    Some(
+        if is("received-spf") || contains("authentication-results") {
+            return None;
+        } else if ends_received_spf {
+            OtherKind::ReceivedSpfCopy
+        } else if is("x-spf-result") || is("x-spf") {
+            OtherKind::SpfComment
+        } else if is("x-feas-spf") {
+            OtherKind::FortiMail
+        } else if is("x-xm-spf") {
+            OtherKind::XMission
+        } else if is("x-proofpoint-spf-result") {
+            OtherKind::ProofpointResult
+        } else if is("x-proofpoint-spf-record") {
+            return None;
+        } else if is("x-comment") {
+            OtherKind::Comment
+        } else if is("x-greylist") {
+            OtherKind::Greylist
+        } else if contains("spamd-result") || contains("rspamd") {
+            OtherKind::Rspamd
+        } else if contains("spam") {
+            OtherKind::SpamRules
+        } else {
+            return None;
+        },
+    )
+}
+
+/// Whether a value of this kind can hold a verdict at all, from its raw bytes (folded or
+/// not, before any UTF-8 conversion): rule and symbol names (`SPF_PASS`, `R_SPF_FAIL`)
+/// always contain `SPF_`, so the long opaque blobs of `X-Microsoft-Antispam-*` and
+/// `X-Forefront-Antispam-Report` are passed over without being unfolded. A fold cannot
+/// create `SPF_` (unfolding keeps the whitespace).
+pub fn may_carry_verdict(kind: OtherKind, raw: &[u8]) -> bool {
+    match kind {
+        OtherKind::Rspamd | OtherKind::SpamRules => memmem::find(raw, b"SPF_").is_some(),
+        _ => true,
+    }
+}
+
 /// Parse one header (name as written, unfolded value). `None` when the header is not one we
 /// know or carries no SPF verdict.
 pub fn parse(name: &str, value: &str) -> Option<RecordedVerdict> {
-    let name = name.trim().to_ascii_lowercase();
-    let mut verdict = match name.as_str() {
-        "received-spf" => return None,
-        n if n.contains("authentication-results") => return None,
-        n if n.ends_with("received-spf") => Some(received_spf::parse(value)),
-        "x-spf-result" | "x-spf" => spf_comment_header(value),
-        "x-feas-spf" => flat_list(value, ",", "fortimail"),
-        "x-xm-spf" => flat_list(value, ";;;", "xmission"),
-        "x-proofpoint-spf-result" => result_word_header(value, "proofpoint"),
-        "x-proofpoint-spf-record" => None,
-        "x-comment" => skipped_check(value),
-        "x-greylist" => greylist(value),
-        n if n.contains("spamd-result") || n.contains("rspamd") => rspamd_symbols(value),
-        n if n.contains("spam") => spamassassin_rules(value),
-        _ => None,
+    let kind = kind(name)?;
+    if !may_carry_verdict(kind, value.as_bytes()) {
+        return None;
+    }
+    let mut verdict = match kind {
+        OtherKind::ReceivedSpfCopy => Some(received_spf::parse(value)),
+        OtherKind::SpfComment => spf_comment_header(value),
+        OtherKind::FortiMail => flat_list(value, ",", "fortimail"),
+        OtherKind::XMission => flat_list(value, ";;;", "xmission"),
+        OtherKind::ProofpointResult => result_word_header(value, "proofpoint"),
+        OtherKind::Comment => skipped_check(value),
+        OtherKind::Greylist => greylist(value),
+        OtherKind::Rspamd => rspamd_symbols(value),
+        OtherKind::SpamRules => spamassassin_rules(value),
     }?;
     verdict.source = Some(VerdictSource::OtherHeader);
     Some(verdict)
@@ -292,6 +387,62 @@ mod tests {
         .unwrap();
         assert_eq!(v.result, None);
         assert!(received_spf::records_no_spf_check(&v));
+    }
+
+    #[test]
+    fn kinds_by_name_without_allocating() {
+        /// The lower-casing match `kind` replaced.
+        fn reference(name: &str) -> Option<OtherKind> {
+            let name = name.trim().to_ascii_lowercase();
+            match name.as_str() {
+                "received-spf" => None,
+                n if n.contains("authentication-results") => None,
+                n if n.ends_with("received-spf") => Some(OtherKind::ReceivedSpfCopy),
+                "x-spf-result" | "x-spf" => Some(OtherKind::SpfComment),
+                "x-feas-spf" => Some(OtherKind::FortiMail),
+                "x-xm-spf" => Some(OtherKind::XMission),
+                "x-proofpoint-spf-result" => Some(OtherKind::ProofpointResult),
+                "x-proofpoint-spf-record" => None,
+                "x-comment" => Some(OtherKind::Comment),
+                "x-greylist" => Some(OtherKind::Greylist),
+                n if n.contains("spamd-result") || n.contains("rspamd") => Some(OtherKind::Rspamd),
+                n if n.contains("spam") => Some(OtherKind::SpamRules),
+                _ => None,
+            }
+        }
+        for name in [
+            "Received-SPF",
+            "received-spf",
+            "X-Original-Authentication-Results",
+            "X-MS-Exchange-Organization-Received-SPF",
+            "X-SPF-Result",
+            "x-spf",
+            "X-FEAS-SPF",
+            "X-XM-SPF",
+            "X-Proofpoint-SPF-Result",
+            "X-Proofpoint-SPF-Record",
+            "X-Comment",
+            "X-Greylist",
+            "X-Spamd-Result",
+            "X-Rspamd-Action",
+            "X-Spam-Status",
+            "X-Microsoft-Antispam-Message-Info",
+            "X-Forefront-Antispam-Report",
+            "Subject",
+            "DKIM-Signature",
+            "SPAM",
+            "spa",
+            "",
+            " X-Spam-Flag ",
+        ] {
+            assert_eq!(kind(name), reference(name), "{name}");
+        }
+        assert!(!may_carry_verdict(
+            OtherKind::SpamRules,
+            b"BAYES_00 spf_pass"
+        ));
+        assert!(may_carry_verdict(OtherKind::SpamRules, b"x\n\tT_SPF_PASS"));
+        assert!(may_carry_verdict(OtherKind::Comment, b""));
     }
 
     #[test]

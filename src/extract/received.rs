@@ -21,6 +21,9 @@ use std::net::IpAddr;
 use super::Hop;
 use super::address::normalise_envelope_from;
 use super::date::parse_date;
+use memchr::memchr;
+
+use super::text::{split_whitespace, whitespace_len};
 use crate::model::canonical_ip;
 
 /// Parse one unfolded `Received:` value (without the field name).
@@ -124,25 +127,33 @@ enum Item<'a> {
 }
 
 /// Split at the last `;` outside comments and angle brackets: clauses before, date after.
+/// Only ASCII bytes are special, so the scan is over bytes (a `\\` escapes one byte: the
+/// rest of an escaped multi-byte character is never special either).
 fn split_date(value: &str) -> (&str, Option<&str>) {
+    let bytes = value.as_bytes();
     let mut depth = 0usize;
     let mut in_angle = false;
-    let mut escaped = false;
     let mut last: Option<usize> = None;
-    for (i, c) in value.char_indices() {
-        if escaped {
-            escaped = false;
-            continue;
+    let mut i = 0usize;
+    loop {
+        // Only the six special bytes need looking at.
+        while bytes.get(i).is_some_and(|&b| !is_byte(&DATE_SPECIAL, b)) {
+            i += 1;
         }
-        match c {
-            '\\' if depth > 0 => escaped = true,
-            '(' if !in_angle => depth += 1,
-            ')' if depth > 0 => depth -= 1,
-            '<' if depth == 0 => in_angle = true,
-            '>' if depth == 0 => in_angle = false,
-            ';' if depth == 0 && !in_angle => last = Some(i),
+        let Some(&b) = bytes.get(i) else {
+            break;
+        };
+        match b {
+            // A quoted pair: the next byte is not special.
+            b'\\' if depth > 0 => i += 1,
+            b'(' if !in_angle => depth += 1,
+            b')' if depth > 0 => depth -= 1,
+            b'<' if depth == 0 => in_angle = true,
+            b'>' if depth == 0 => in_angle = false,
+            b';' if depth == 0 && !in_angle => last = Some(i),
             _ => {}
         }
+        i += 1;
     }
     match last {
         Some(i) => (
@@ -153,52 +164,113 @@ fn split_date(value: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Words and top-level comments, in order.
+/// A set of bytes as a lookup table, for scanning loops.
+type ByteSet = [bool; 256];
+
+const fn byte_set(bytes: &[u8]) -> ByteSet {
+    let mut set = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        set[bytes[i] as usize] = true;
+        i += 1;
+    }
+    set
+}
+
+#[inline(always)]
+fn is_byte(set: &ByteSet, b: u8) -> bool {
+    set[usize::from(b)]
+}
+
+/// The bytes [`split_date`] looks at.
+const DATE_SPECIAL: ByteSet = byte_set(b"\\()<>;");
+
+/// Inside a comment: the bytes that matter.
+const COMMENT_SPECIAL: ByteSet = byte_set(b"\\()");
+
+/// Bytes that end or may end a word outside comments: ASCII whitespace, `(`, `<` (starts an
+/// angle address inside the word) and every non-ASCII byte (it may start a non-ASCII
+/// whitespace character).
+const WORD_END: ByteSet = {
+    let mut set = byte_set(b"\t\n\x0b\x0c\r (<");
+    let mut b = 0x80;
+    while b < 256 {
+        set[b] = true;
+        b += 1;
+    }
+    set
+};
+
+/// Words and top-level comments, in order. Words end at `(` and at any whitespace
+/// character (`char::is_whitespace`, non-ASCII ones included); the scan is over bytes.
 fn items(text: &str) -> Vec<Item<'_>> {
-    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(16);
     let mut depth = 0usize;
-    let mut escaped = false;
     let mut in_angle = false;
     let mut comment_start = 0usize;
     let mut word_start: Option<usize> = None;
-    for (i, c) in text.char_indices() {
+    let mut i = 0usize;
+    while let Some(&b) = bytes.get(i) {
         if depth > 0 {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '(' {
-                depth += 1;
-            } else if c == ')' {
-                depth -= 1;
-                if depth == 0 {
-                    out.push(Item::Comment(text.get(comment_start..i).unwrap_or("")));
+            if !is_byte(&COMMENT_SPECIAL, b) {
+                i += 1;
+                continue;
+            }
+            match b {
+                // A quoted pair: the next byte is not special.
+                b'\\' => i += 1,
+                b'(' => depth += 1,
+                _ => {
+                    depth -= 1;
+                    if depth == 0 {
+                        out.push(Item::Comment(text.get(comment_start..i).unwrap_or("")));
+                    }
                 }
             }
+            i += 1;
             continue;
         }
         if in_angle {
-            if c == '>' {
-                in_angle = false;
+            match memchr(b'>', bytes.get(i..).unwrap_or_default()) {
+                Some(at) => {
+                    i += at + 1;
+                    in_angle = false;
+                }
+                None => i = bytes.len(),
             }
             continue;
         }
-        if c == '(' || c.is_whitespace() {
+        if !is_byte(&WORD_END, b) {
+            // Inside (or at the start of) a word: skip to the next byte that may end it.
+            if word_start.is_none() {
+                word_start = Some(i);
+            }
+            i += 1;
+            while bytes.get(i).is_some_and(|&c| !is_byte(&WORD_END, c)) {
+                i += 1;
+            }
+            continue;
+        }
+        let space = whitespace_len(text, i);
+        if b == b'(' || space > 0 {
             if let Some(start) = word_start.take() {
                 out.push(Item::Word(text.get(start..i).unwrap_or("")));
             }
-            if c == '(' {
+            if b == b'(' {
                 depth = 1;
                 comment_start = i + 1;
             }
+            i += space.max(1);
             continue;
         }
         if word_start.is_none() {
             word_start = Some(i);
         }
-        if c == '<' {
+        if b == b'<' {
             in_angle = true;
         }
+        i += 1;
     }
     if depth > 0 {
         // Unterminated comment: keep what it says.
@@ -223,10 +295,7 @@ fn read_from_clause(word: Option<&str>, comments: &[&str]) -> FromClause {
     let mut ip_with_port = false;
 
     for comment in comments {
-        let tokens: Vec<&str> = comment
-            .split(|c: char| c.is_whitespace())
-            .filter(|t| !t.is_empty())
-            .collect();
+        let tokens: Vec<&str> = split_whitespace(comment).collect();
         for (i, token) in tokens.iter().enumerate() {
             if starts_with_ignore_case(token, "helo=") {
                 exim_style = true;
@@ -300,10 +369,13 @@ fn read_from_clause(word: Option<&str>, comments: &[&str]) -> FromClause {
 /// Byte offset of the first ASCII-case-insensitive occurrence of `needle` (ASCII).
 fn find_ignore_case(haystack: &str, needle: &str) -> Option<usize> {
     let needle = needle.as_bytes();
-    haystack
-        .as_bytes()
-        .windows(needle.len())
-        .position(|window| window.eq_ignore_ascii_case(needle))
+    let (&first, _) = needle.split_first()?;
+    let hay = haystack.as_bytes();
+    // Candidates are the places where the first byte matches, found with memchr.
+    memchr::memchr2_iter(first.to_ascii_lowercase(), first.to_ascii_uppercase(), hay).find(|&at| {
+        hay.get(at..at + needle.len())
+            .is_some_and(|window| window.eq_ignore_ascii_case(needle))
+    })
 }
 
 fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
@@ -334,23 +406,44 @@ fn envelope_from_clause(comment: &str) -> Option<String> {
 
 /// A HELO/host token without the punctuation that surrounds it in comments.
 fn clean_name(token: &str) -> String {
-    token
-        .trim_matches(|c: char| matches!(c, ',' | ';' | ')' | '(' | '"' | '\''))
-        .to_string()
+    clean_name_str(token).to_string()
+}
+
+fn clean_name_str(token: &str) -> &str {
+    token.trim_matches(|c: char| matches!(c, ',' | ';' | ')' | '(' | '"' | '\''))
 }
 
 /// A plausible host name (not an IP, not `unknown`), without `user@` and trailing dot.
 fn host_name(token: &str) -> Option<String> {
-    let token = clean_name(token);
-    let token = token.rsplit('@').next().unwrap_or(&token);
+    let token = clean_name_str(token);
+    let token = after_last_at(token);
     let token = token.trim_end_matches('.');
+    // An IP parses only from hex digits, `.` and `:`.
+    let may_be_ip = || {
+        token
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':')
+    };
+    let (has_letter, all_name) = if token.is_ascii() {
+        (
+            token.bytes().any(|b| b.is_ascii_alphabetic()),
+            token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')),
+        )
+    } else {
+        (
+            token.chars().any(|c| c.is_alphabetic()),
+            token
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '.' | '_')),
+        )
+    };
     if token.is_empty()
         || token.eq_ignore_ascii_case("unknown")
-        || token.parse::<IpAddr>().is_ok()
-        || !token.chars().any(|c| c.is_alphabetic())
-        || !token
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        || (may_be_ip() && token.parse::<IpAddr>().is_ok())
+        || !has_letter
+        || !all_name
     {
         return None;
     }
@@ -362,10 +455,19 @@ fn host_name(token: &str) -> Option<String> {
 /// as IPv4, RFC 7208 §5). The flag says a port was attached (an Exim habit).
 pub fn parse_ip_token(token: &str) -> Option<(IpAddr, bool)> {
     let token = token.trim_matches(|c: char| matches!(c, ',' | ';' | ')' | '(' | '"' | '\''));
-    let token = match token.rfind('@') {
-        Some(at) => token.get(at + 1..)?,
-        None => token,
+    let token = after_last_at(token);
+    // Only hex digits, `.`, `:`, brackets and the `IPv6:` tag can make an IP here: host
+    // names (most tokens) are turned away before any parsing.
+    let possible = |b: &u8| {
+        b.is_ascii_hexdigit()
+            || matches!(
+                b,
+                b'.' | b':' | b'[' | b']' | b'i' | b'I' | b'p' | b'P' | b'v' | b'V'
+            )
     };
+    if !token.as_bytes().iter().all(possible) {
+        return None;
+    }
     let (inner, port) = if let Some(rest) = token.strip_prefix('[') {
         let close = rest.find(']')?;
         let inner = rest.get(..close)?;
@@ -394,6 +496,14 @@ pub fn parse_ip_token(token: &str) -> Option<(IpAddr, bool)> {
     Some((canonical_ip(ip), true))
 }
 
+/// The text after the last `@` (all of it when there is none).
+fn after_last_at(token: &str) -> &str {
+    match token.bytes().rposition(|b| b == b'@') {
+        Some(at) => token.get(at + 1..).unwrap_or(""),
+        None => token,
+    }
+}
+
 fn strip_ipv6_tag(text: &str) -> &str {
     match text.get(..5) {
         Some(tag) if tag.eq_ignore_ascii_case("ipv6:") => text.get(5..).unwrap_or(text),
@@ -415,6 +525,117 @@ mod tests {
 
     fn s(text: &str) -> Option<String> {
         Some(text.to_string())
+    }
+
+    /// The char-by-char scanners the byte scanners replaced, as references.
+    fn split_date_reference(value: &str) -> (&str, Option<&str>) {
+        let mut depth = 0usize;
+        let mut in_angle = false;
+        let mut escaped = false;
+        let mut last: Option<usize> = None;
+        for (i, c) in value.char_indices() {
+            if escaped {
+                escaped = false;
+                continue;
+            }
+            match c {
+                '\\' if depth > 0 => escaped = true,
+                '(' if !in_angle => depth += 1,
+                ')' if depth > 0 => depth -= 1,
+                '<' if depth == 0 => in_angle = true,
+                '>' if depth == 0 => in_angle = false,
+                ';' if depth == 0 && !in_angle => last = Some(i),
+                _ => {}
+            }
+        }
+        match last {
+            Some(i) => (&value[..i], Some(value[i + 1..].trim())),
+            None => (value, None),
+        }
+    }
+
+    fn items_reference(text: &str) -> Vec<Item<'_>> {
+        let mut out = Vec::new();
+        let mut depth = 0usize;
+        let mut escaped = false;
+        let mut in_angle = false;
+        let mut comment_start = 0usize;
+        let mut word_start: Option<usize> = None;
+        for (i, c) in text.char_indices() {
+            if depth > 0 {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == '(' {
+                    depth += 1;
+                } else if c == ')' {
+                    depth -= 1;
+                    if depth == 0 {
+                        out.push(Item::Comment(&text[comment_start..i]));
+                    }
+                }
+                continue;
+            }
+            if in_angle {
+                if c == '>' {
+                    in_angle = false;
+                }
+                continue;
+            }
+            if c == '(' || c.is_whitespace() {
+                if let Some(start) = word_start.take() {
+                    out.push(Item::Word(&text[start..i]));
+                }
+                if c == '(' {
+                    depth = 1;
+                    comment_start = i + 1;
+                }
+                continue;
+            }
+            if word_start.is_none() {
+                word_start = Some(i);
+            }
+            if c == '<' {
+                in_angle = true;
+            }
+        }
+        if depth > 0 {
+            out.push(Item::Comment(&text[comment_start..]));
+        } else if let Some(start) = word_start {
+            out.push(Item::Word(&text[start..]));
+        }
+        out
+    }
+
+    #[test]
+    fn byte_scanners_match_char_scanners() {
+        let alphabet = [
+            "a", "1", " ", "\t", ";", "(", ")", "<", ">", "\\", "\u{a0}", "\u{2003}", "é",
+            "\u{85}", "\u{b}",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..30_000 {
+            let mut value = String::new();
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            for k in 0..(state % 24) {
+                let pick = state.rotate_left(k as u32 * 7) % alphabet.len() as u64;
+                value.push_str(alphabet[pick as usize]);
+            }
+            assert_eq!(
+                split_date(&value),
+                split_date_reference(&value),
+                "{value:?}"
+            );
+            assert_eq!(items(&value), items_reference(&value), "{value:?}");
+            assert_eq!(
+                split_whitespace(&value).collect::<Vec<_>>(),
+                value.split_whitespace().collect::<Vec<_>>(),
+                "{value:?}"
+            );
+        }
     }
 
     #[test]

@@ -43,7 +43,8 @@ use super::text::{
 };
 use super::{RecordedVerdict, VerdictSource};
 use crate::model::{Identity, SpfResult};
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::sync::LazyLock;
 
 /// Writer note: the receiver recorded a result for an authenticated submission
 /// (`pass (connection is authenticated)`): no SPF check was made, so `result` is `None`.
@@ -898,28 +899,86 @@ const WORDINGS: &[Wording] = &[
 
 /// Words that are never the identity in "domain of X".
 fn is_stop_word(word: &str) -> bool {
-    matches!(
-        word.to_ascii_lowercase().as_str(),
-        "sender"
-            | "transitioning"
-            | "of"
-            | "domain"
-            | "the"
-            | "a"
-            | "as"
-            | "is"
-            | "by"
-            | "designates"
-            | "designate"
-    )
+    [
+        "sender",
+        "transitioning",
+        "of",
+        "domain",
+        "the",
+        "a",
+        "as",
+        "is",
+        "by",
+        "designates",
+        "designate",
+    ]
+    .iter()
+    .any(|stop| word.eq_ignore_ascii_case(stop))
 }
 
 /// A word of prose as literals are compared: lower-case, surrounding punctuation removed.
-fn literal_form(token: &str) -> String {
-    token
+/// Borrowed when it is lower-case already (the usual case).
+fn literal_form(token: &str) -> Cow<'_, str> {
+    let trimmed = token
         .trim_start_matches(['(', '\'', '"'])
-        .trim_end_matches(['.', ',', ';', ':', ')', '\'', '"'])
-        .to_ascii_lowercase()
+        .trim_end_matches(['.', ',', ';', ':', ')', '\'', '"']);
+    if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(trimmed.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(trimmed)
+    }
+}
+
+/// The anchor of each wording (its first literal word, or the two words of an `Either`),
+/// as indexes into a table of the distinct anchor words: each word of a comment is looked
+/// up in that table once, and a wording is then tried only where its anchor is.
+struct Anchors {
+    words: Vec<&'static str>,
+    /// Per wording (same order as [`WORDINGS`]): the anchor's position in the pattern and
+    /// its word ids.
+    per_wording: Vec<Option<(usize, [Option<u8>; 2])>>,
+}
+
+/// Word id of a word that is no anchor.
+const NO_ANCHOR: u8 = u8::MAX;
+
+static ANCHORS: LazyLock<Anchors> = LazyLock::new(|| {
+    let mut words: Vec<&'static str> = Vec::new();
+    let mut id = |word: &'static str| -> Option<u8> {
+        let at = match words.iter().position(|w| *w == word) {
+            Some(at) => at,
+            None => {
+                words.push(word);
+                words.len() - 1
+            }
+        };
+        u8::try_from(at).ok().filter(|&id| id != NO_ANCHOR)
+    };
+    let per_wording = WORDINGS
+        .iter()
+        .map(|wording| {
+            wording
+                .parts
+                .iter()
+                .enumerate()
+                .find_map(|(k, part)| match *part {
+                    Part::Word(w) => Some((k, [id(w), None])),
+                    Part::Either(a, b) => Some((k, [id(a), id(b)])),
+                    _ => None,
+                })
+        })
+        .collect();
+    Anchors { words, per_wording }
+});
+
+impl Anchors {
+    fn id_of(&self, literal: &str) -> u8 {
+        self.words
+            .iter()
+            .position(|w| *w == literal)
+            .and_then(|at| u8::try_from(at).ok())
+            .unwrap_or(NO_ANCHOR)
+    }
 }
 
 #[derive(Default)]
@@ -935,7 +994,7 @@ struct Captures<'t> {
 fn match_parts<'t>(
     parts: &[Part],
     tokens: &[&'t str],
-    literals: &[String],
+    literals: &[Cow<'_, str>],
     at: usize,
     caps: &mut Captures<'t>,
 ) -> bool {
@@ -994,36 +1053,32 @@ fn match_parts<'t>(
 
 /// The first place (in word order of the anchor) where `parts` match. The anchor is the
 /// first literal word; a variable-width subject before it allows up to two more offsets.
+/// `anchor` is the wording's entry of [`Anchors::per_wording`], `ids` each word's anchor id.
 fn find_wording<'t>(
     parts: &[Part],
+    anchor: Option<(usize, [Option<u8>; 2])>,
     tokens: &[&'t str],
-    literals: &[String],
-    positions: &HashMap<&str, Vec<usize>>,
+    literals: &[Cow<'_, str>],
+    ids: &[u8],
 ) -> Option<Captures<'t>> {
-    let (anchor, words) = parts.iter().enumerate().find_map(|(k, part)| match *part {
-        Part::Word(w) => Some((k, [Some(w), None])),
-        Part::Either(a, b) => Some((k, [Some(a), Some(b)])),
-        _ => None,
-    })?;
+    let (anchor, [first, second]) = anchor?;
     let subject_before = parts
         .get(..anchor)
         .is_some_and(|before| before.iter().any(|p| matches!(p, Part::Subject)));
     let extra = if subject_before { 2 } else { 0 };
-    let mut candidates: Vec<usize> = words
-        .iter()
-        .flatten()
-        .filter_map(|w| positions.get(w))
-        .flatten()
-        .copied()
-        .collect();
-    candidates.sort_unstable();
-    candidates.iter().find_map(|&at| {
-        (anchor..=anchor + extra).find_map(|offset| {
-            let start = at.checked_sub(offset)?;
-            let mut caps = Captures::default();
-            match_parts(parts, tokens, literals, start, &mut caps).then_some(caps)
+    // Word ids are ascending positions already: no sorting needed.
+    let first = first?;
+    let second = second.unwrap_or(first);
+    ids.iter()
+        .enumerate()
+        .filter(|&(_, &id)| id == first || id == second)
+        .find_map(|(at, _)| {
+            (anchor..=anchor + extra).find_map(|offset| {
+                let start = at.checked_sub(offset)?;
+                let mut caps = Captures::default();
+                match_parts(parts, tokens, literals, start, &mut caps).then_some(caps)
+            })
         })
-    })
 }
 
 /// Read the prose of one comment (outer parentheses removed).
@@ -1049,14 +1104,12 @@ pub(crate) fn explain(comment: &str) -> Explanation {
     }
     // Each word's literal form, and where each form occurs: a wording is only tried where
     // its first literal word is, which keeps a huge comment linear.
-    let literals: Vec<String> = tokens.iter().map(|t| literal_form(t)).collect();
-    let mut positions: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, literal) in literals.iter().enumerate() {
-        positions.entry(literal.as_str()).or_default().push(i);
-    }
+    let literals: Vec<Cow<'_, str>> = tokens.iter().map(|t| literal_form(t)).collect();
+    let anchors = &*ANCHORS;
+    let ids: Vec<u8> = literals.iter().map(|l| anchors.id_of(l)).collect();
     let mut mail_spf = false;
-    for wording in WORDINGS {
-        let Some(caps) = find_wording(wording.parts, &tokens, &literals, &positions) else {
+    for (wording, &anchor) in WORDINGS.iter().zip(&anchors.per_wording) {
+        let Some(caps) = find_wording(wording.parts, anchor, &tokens, &literals, &ids) else {
             continue;
         };
         if explanation.implies.is_none() {
@@ -1123,6 +1176,18 @@ mod tests {
 
     fn ip(s: &str) -> Option<IpAddr> {
         Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn every_wording_has_an_anchor_word() {
+        let anchors = &*ANCHORS;
+        assert_eq!(anchors.per_wording.len(), WORDINGS.len());
+        for (wording, anchor) in WORDINGS.iter().zip(&anchors.per_wording) {
+            let (k, [first, _]) = anchor.expect("anchor");
+            assert!(first.is_some());
+            assert!(matches!(wording.parts[k], Part::Word(_) | Part::Either(..)));
+        }
+        assert_eq!(anchors.id_of("no such word"), NO_ANCHOR);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! Everything here is linear in the input: every byte is looked at a bounded number of times,
 //! so a 1 MB header value costs about as much as reading it.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use crate::model::canonical_ip;
@@ -127,7 +128,7 @@ fn quote_end(bytes: &[u8], from: usize) -> Option<usize> {
 /// Split `key=value` at the first `=`; the key must be a plausible token (letters, digits,
 /// `-`, `_`, `.`, `/`). The value is returned raw (quotes kept).
 pub fn key_value(word: &str) -> Option<(&str, &str)> {
-    let eq = word.find('=')?;
+    let eq = memchr::memchr(b'=', word.as_bytes())?;
     let key = word.get(..eq)?;
     let value = word.get(eq + 1..)?;
     let plausible = !key.is_empty()
@@ -164,7 +165,11 @@ pub fn unquote(word: &str) -> String {
 /// non-compliant folder may have split the value (`a dmin@x`, `zhangyiqun\t@x`), and none of
 /// these values can contain whitespace.
 pub fn clean_value(raw: &str) -> String {
-    let unquoted = unquote(raw);
+    let unquoted: Cow<'_, str> = if raw.contains('"') {
+        Cow::Owned(unquote(raw))
+    } else {
+        Cow::Borrowed(raw)
+    };
     let mut s: &str = unquoted.trim();
     s = s.trim_end_matches([';', ',']);
     if s.len() >= 2 && s.starts_with('\'') && s.ends_with('\'') {
@@ -172,6 +177,9 @@ pub fn clean_value(raw: &str) -> String {
     }
     s = s.strip_prefix('<').unwrap_or(s);
     s = s.strip_suffix('>').unwrap_or(s);
+    if s.is_ascii() && !s.bytes().any(|b| matches!(b, b'\t'..=b'\r' | b' ')) {
+        return s.to_string();
+    }
     s.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
@@ -310,7 +318,7 @@ pub fn domain_of(identity: &str) -> Option<String> {
 pub fn glue_spaced_operators(value: &str) -> Option<String> {
     let items = lex(value);
     let is_operator = |item: &Item<'_>| matches!(item, Item::Word { text, .. } if matches!(*text, "=" | "." | "/"));
-    if !items.iter().any(is_operator) {
+    if !has_spaced_operators(&items) {
         return None;
     }
     let mut out = String::with_capacity(value.len());
@@ -354,6 +362,13 @@ pub fn glue_spaced_operators(value: &str) -> Option<String> {
     }
     flush(&mut out, &mut comments);
     Some(out)
+}
+
+/// Whether lexed items hold a free-standing `=`, `.` or `/` (see [`glue_spaced_operators`]).
+pub fn has_spaced_operators(items: &[Item<'_>]) -> bool {
+    items
+        .iter()
+        .any(|item| matches!(item, Item::Word { text, .. } if matches!(*text, "=" | "." | "/")))
 }
 
 /// The most specific real host name among candidates, in preference order: names with a dot
@@ -470,11 +485,71 @@ pub fn rejoins(prev: &str, next: &str) -> bool {
         || (!prev.contains('@') && !prev.contains('.') && !prev.contains('=') && next.contains('@'))
 }
 
-/// The words of a text with runs of whitespace collapsed, for matching prose.
+/// The words of a text with runs of whitespace (and NUL) collapsed, for matching prose.
 pub fn words(text: &str) -> Vec<&str> {
-    text.split(|c: char| c.is_whitespace() || c == '\0')
-        .filter(|w| !w.is_empty())
-        .collect()
+    let bytes = text.as_bytes();
+    let separator = |i: usize| match bytes.get(i) {
+        Some(0) => 1,
+        _ => whitespace_len(text, i),
+    };
+    let mut out = Vec::new();
+    let mut i = 0usize;
+    while i < bytes.len() {
+        let skip = separator(i);
+        if skip > 0 {
+            i += skip;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && separator(i) == 0 {
+            i += 1;
+        }
+        out.extend(text.get(start..i));
+    }
+    out
+}
+
+/// The length of the whitespace character (`char::is_whitespace`) starting at byte `i`, or 0.
+/// ASCII is decided on the byte; a non-ASCII character is decoded (0 inside a character).
+#[inline(always)]
+pub fn whitespace_len(text: &str, i: usize) -> usize {
+    match text.as_bytes().get(i) {
+        Some(&b) if b < 0x80 => usize::from(matches!(b, b'\t'..=b'\r' | b' ')),
+        Some(_) => non_ascii_whitespace_len(text, i),
+        None => 0,
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn non_ascii_whitespace_len(text: &str, i: usize) -> usize {
+    text.get(i..)
+        .and_then(|rest| rest.chars().next())
+        .filter(|c| c.is_whitespace())
+        .map_or(0, char::len_utf8)
+}
+
+/// `text.split_whitespace()`, deciding ASCII bytes without decoding.
+pub fn split_whitespace(text: &str) -> impl Iterator<Item = &str> {
+    let mut i = 0usize;
+    std::iter::from_fn(move || {
+        let bytes = text.as_bytes();
+        loop {
+            if i >= bytes.len() {
+                return None;
+            }
+            let space = whitespace_len(text, i);
+            if space == 0 {
+                break;
+            }
+            i += space;
+        }
+        let start = i;
+        while i < bytes.len() && whitespace_len(text, i) == 0 {
+            i += 1;
+        }
+        text.get(start..i)
+    })
 }
 
 #[cfg(test)]
@@ -485,6 +560,46 @@ mod tests {
         Item::Word {
             text,
             after_space: true,
+        }
+    }
+
+    #[test]
+    fn byte_level_helpers_match_char_level_ones() {
+        let clean_value_reference = |raw: &str| -> String {
+            let unquoted = unquote(raw);
+            let mut s: &str = unquoted.trim();
+            s = s.trim_end_matches([';', ',']);
+            if s.len() >= 2 && s.starts_with('\'') && s.ends_with('\'') {
+                s = &s[1..s.len() - 1];
+            }
+            s = s.strip_prefix('<').unwrap_or(s);
+            s = s.strip_suffix('>').unwrap_or(s);
+            s.chars().filter(|c| !c.is_whitespace()).collect()
+        };
+        let alphabet = [
+            "a", "@", " ", "\t", "\0", "\"", "'", "<", ">", ";", "\\", "\u{a0}", "\u{2003}", "é",
+            "\u{b}",
+        ];
+        let mut state = 0x0123_4567_89ab_cdefu64;
+        for _ in 0..30_000 {
+            let mut value = String::new();
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            for k in 0..(state % 16) {
+                let pick = state.rotate_left(k as u32 * 7) % alphabet.len() as u64;
+                value.push_str(alphabet[pick as usize]);
+            }
+            let words_reference: Vec<&str> = value
+                .split(|c: char| c.is_whitespace() || c == '\0')
+                .filter(|w| !w.is_empty())
+                .collect();
+            assert_eq!(words(&value), words_reference, "{value:?}");
+            assert_eq!(
+                clean_value(&value),
+                clean_value_reference(&value),
+                "{value:?}"
+            );
         }
     }
 

@@ -204,14 +204,13 @@ pub fn read_inputs_tuned(
     let bytes = std::sync::Arc::new(AtomicU64::new(0));
     // Two units wait in the channel while the workers are busy: enough to keep them fed.
     let (work_tx, work_rx) = crossbeam_channel::bounded(2);
-    let (recycle_tx, recycle_rx) = crossbeam_channel::unbounded();
-    let mut consumer = pipeline::Consumer::new(&pool, shared, max_in_flight, recycle_tx, sink);
+    let mut consumer = pipeline::Consumer::new(&pool, shared, max_in_flight, sink);
     let files = std::thread::scope(|scope| {
         let reader_bytes = bytes.clone();
         let reader = std::thread::Builder::new()
             .name("spfsleuth-read".into())
             .spawn_scoped(scope, move || {
-                let mut reader = reader::Reader::new(tuning, work_tx, recycle_rx, reader_bytes);
+                let mut reader = reader::Reader::new(tuning, work_tx, reader_bytes);
                 let _stopped = reader.run(paths);
                 reader.files
             })

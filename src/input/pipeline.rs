@@ -9,10 +9,15 @@ use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crossbeam_channel::{Receiver, Sender};
 use memchr::memchr;
 
 use super::mbox::{BlockEnd, OpenMessage, continue_open, split_chunk};
+use super::reader::{MboxStream, ReadChunk};
 use super::split::starts_with_field;
 use super::{InputProblem, InputStats, Item, Locator, RawMessage};
 use crate::extract::{ExtractOptions, extract_message};
@@ -21,10 +26,10 @@ use crate::extract::{ExtractOptions, extract_message};
 pub(crate) enum Work {
     /// Header blocks already read (single messages) and problems met while reading.
     Units(Vec<Unit>),
-    /// A piece of an mbox, cut after a line end.
-    Chunk(Chunk),
     /// A log, read in order by `crate::input::log::read_log` when its turn comes.
     Log(LogWork),
+    /// An mbox, read and split by the workers together when its turn comes.
+    Mbox(Box<MboxStream>),
 }
 
 pub(crate) enum Unit {
@@ -32,6 +37,7 @@ pub(crate) enum Unit {
     Problem(InputProblem),
 }
 
+/// A piece of an mbox, cut after a line end.
 pub(crate) struct Chunk {
     pub source: Arc<str>,
     /// Offset of `buf[0]` in the (decompressed) file.
@@ -74,6 +80,7 @@ enum Slot {
     Waiting,
     Ready(Done),
     Log(LogWork),
+    Mbox(Box<MboxStream>),
 }
 
 /// Settings shared by the workers.
@@ -231,17 +238,37 @@ fn process_chunk(chunk: Chunk, shared: &Shared) -> Done {
 fn process(work: Work, shared: &Shared) -> Done {
     match work {
         Work::Units(units) => process_units(units, shared),
-        Work::Chunk(chunk) => process_chunk(chunk, shared),
-        // Logs never reach the pool this way (the consumer runs them in order).
-        Work::Log(log) => Done::Items {
-            items: vec![Item::Problem(InputProblem {
-                source: log.source,
-                locator: None,
-                message: "internal error: log handed to a worker".into(),
-            })],
-            messages: 0,
-        },
+        // Logs and mboxes never reach the pool this way (the consumer runs them in order).
+        Work::Log(LogWork { source, .. }) => internal_error(source, "log handed to a worker"),
+        Work::Mbox(mbox) => internal_error(mbox.source().clone(), "mbox handed to a worker"),
     }
+}
+
+fn internal_error(source: Arc<str>, what: &str) -> Done {
+    Done::Items {
+        items: vec![Item::Problem(InputProblem {
+            source,
+            locator: None,
+            message: format!("internal error: {what}"),
+        })],
+        messages: 0,
+    }
+}
+
+/// What a worker hands back for one chunk of an mbox it read and split.
+struct MboxDone {
+    done: Done,
+    /// A read error after the chunk.
+    problem: Option<InputProblem>,
+    /// The chunk was the stream's last.
+    last: bool,
+}
+
+/// An mbox shared by the workers while they read it: the stream and the next chunk's
+/// sequence number, under one lock so that chunks are read and numbered in file order.
+struct SharedMbox {
+    stream: Box<MboxStream>,
+    next_seq: u64,
 }
 
 /// The consumer side, on the caller's thread: hands work to the pool, puts results back in
@@ -250,7 +277,6 @@ pub(crate) struct Consumer<'s> {
     pub pool: &'s rayon::ThreadPool,
     pub shared: Arc<Shared>,
     pub max_in_flight: usize,
-    pub recycle: Sender<Vec<u8>>,
     pub sink: &'s mut dyn FnMut(Item) -> ControlFlow<()>,
     pub stats: InputStats,
     pub stopped: bool,
@@ -267,7 +293,6 @@ impl<'s> Consumer<'s> {
         pool: &'s rayon::ThreadPool,
         shared: Arc<Shared>,
         max_in_flight: usize,
-        recycle: Sender<Vec<u8>>,
         sink: &'s mut dyn FnMut(Item) -> ControlFlow<()>,
     ) -> Self {
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
@@ -275,7 +300,6 @@ impl<'s> Consumer<'s> {
             pool,
             shared,
             max_in_flight: max_in_flight.max(1),
-            recycle,
             sink,
             stats: InputStats::default(),
             stopped: false,
@@ -317,6 +341,7 @@ impl<'s> Consumer<'s> {
         let seq = self.front_seq + self.slots.len() as u64;
         match work {
             Work::Log(log) => self.slots.push_back(Slot::Log(log)),
+            Work::Mbox(mbox) => self.slots.push_back(Slot::Mbox(mbox)),
             work => {
                 self.slots.push_back(Slot::Waiting);
                 let shared = Arc::clone(&self.shared);
@@ -358,8 +383,12 @@ impl<'s> Consumer<'s> {
             };
             self.front_seq += 1;
             match slot {
-                Slot::Ready(done) => self.deliver(done),
+                Slot::Ready(done) => {
+                    // Chunks only come from mboxes, which recycle their own buffers.
+                    let _ = self.deliver(done);
+                }
                 Slot::Log(log) => self.run_log(log),
+                Slot::Mbox(mbox) => self.run_mbox(mbox),
                 Slot::Waiting => {}
             }
         }
@@ -377,13 +406,15 @@ impl<'s> Consumer<'s> {
         }
     }
 
-    fn deliver(&mut self, done: Done) {
+    /// Deliver one unit's items; a chunk's buffer is given back for reuse.
+    fn deliver(&mut self, done: Done) -> Option<Vec<u8>> {
         match done {
             Done::Items { items, messages } => {
                 self.stats.messages += messages;
                 for item in items {
                     self.emit(item);
                 }
+                None
             }
             Done::Chunk {
                 source,
@@ -427,9 +458,102 @@ impl<'s> Consumer<'s> {
                 if open.is_some() {
                     self.open = open;
                 }
-                let _ = self.recycle.send(buf);
+                Some(buf)
             }
         }
+    }
+
+    /// Read an mbox now that everything before it has been delivered. Every worker loops:
+    /// take the lock, read the next chunk (in file order, numbered), let go, split and
+    /// extract it; this thread puts the chunks back in order and delivers them. At most
+    /// `max_in_flight` chunks are read and not yet delivered, so memory stays flat.
+    fn run_mbox(&mut self, stream: Box<MboxStream>) {
+        let source = stream.source().clone();
+        let shared_mbox = Arc::new(Mutex::new(SharedMbox {
+            stream,
+            next_seq: 0,
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        // A worker sends a permit before reading a chunk; this thread takes one back when it
+        // has delivered a chunk. When this thread returns (done, or the sink said stop), the
+        // permits' receiver goes and a worker waiting for a permit stops.
+        let (permit_tx, permit_rx) = crossbeam_channel::bounded::<()>(self.max_in_flight);
+        let (done_tx, done_rx) = crossbeam_channel::unbounded::<(u64, MboxDone)>();
+        for _ in 0..self.pool.current_num_threads().max(1) {
+            let shared_mbox = Arc::clone(&shared_mbox);
+            let stop = Arc::clone(&stop);
+            let permit_tx = permit_tx.clone();
+            let done_tx = done_tx.clone();
+            let shared = Arc::clone(&self.shared);
+            self.pool.spawn(move || {
+                while !stop.load(Ordering::Relaxed) && permit_tx.send(()).is_ok() {
+                    let next = match shared_mbox.lock() {
+                        Ok(mut mbox) => mbox.stream.next_chunk().map(|read| {
+                            let seq = mbox.next_seq;
+                            mbox.next_seq += 1;
+                            (seq, read)
+                        }),
+                        Err(_) => None,
+                    };
+                    // At the end a worker leaves with its permit: nothing more is read.
+                    let Some((seq, ReadChunk { chunk, problem })) = next else {
+                        break;
+                    };
+                    let last = chunk.at_eof;
+                    let chunk_source = chunk.source.clone();
+                    let done = catch_unwind(AssertUnwindSafe(|| process_chunk(chunk, &shared)))
+                        .unwrap_or_else(|panic| {
+                            internal_error(
+                                chunk_source,
+                                &format!(
+                                    "while splitting input ({}); please report it",
+                                    panic_text(&*panic)
+                                ),
+                            )
+                        });
+                    let outcome = MboxDone {
+                        done,
+                        problem,
+                        last,
+                    };
+                    if done_tx.send((seq, outcome)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        drop(permit_tx);
+        let mut waiting: BTreeMap<u64, MboxDone> = BTreeMap::new();
+        let mut next = 0u64;
+        let mut finished = false;
+        while !finished && !self.stopped {
+            let Ok((seq, outcome)) = done_rx.recv() else {
+                // Every worker is gone without the last chunk: only after a panic.
+                self.emit(Item::Problem(InputProblem {
+                    source: source.clone(),
+                    locator: None,
+                    message: "internal error: the mbox workers stopped early; please report it"
+                        .into(),
+                }));
+                break;
+            };
+            waiting.insert(seq, outcome);
+            while let Some(outcome) = waiting.remove(&next) {
+                next += 1;
+                finished |= outcome.last;
+                if let Some(buf) = self.deliver(outcome.done)
+                    && let Ok(mut mbox) = shared_mbox.lock()
+                {
+                    mbox.stream.buffers.push(buf);
+                }
+                if let Some(problem) = outcome.problem {
+                    self.emit(Item::Problem(problem));
+                }
+                let _ = permit_rx.try_recv();
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
     }
 
     fn finish_open(&mut self, open: OpenMessage, end: BlockEnd) {

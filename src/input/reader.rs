@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::Datelike;
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 use flate2::read::MultiGzDecoder;
 use memchr::{memchr, memrchr};
 
@@ -93,7 +93,6 @@ type Stream = Box<dyn Read + Send>;
 pub(crate) struct Reader<'a> {
     tuning: &'a Tuning,
     work_tx: Sender<Work>,
-    buffers: Receiver<Vec<u8>>,
     batch: Vec<Unit>,
     batch_bytes: usize,
     pub bytes: Arc<AtomicU64>,
@@ -102,16 +101,10 @@ pub(crate) struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(
-        tuning: &'a Tuning,
-        work_tx: Sender<Work>,
-        buffers: Receiver<Vec<u8>>,
-        bytes: Arc<AtomicU64>,
-    ) -> Self {
+    pub fn new(tuning: &'a Tuning, work_tx: Sender<Work>, bytes: Arc<AtomicU64>) -> Self {
         Reader {
             tuning,
             work_tx,
-            buffers,
             batch: Vec::new(),
             batch_bytes: 0,
             bytes,
@@ -430,7 +423,9 @@ impl<'a> Reader<'a> {
         self.push(Unit::Message { raw, end })
     }
 
-    /// Stream an mbox in big chunks, each cut after its last line end, to the workers.
+    /// Hand an mbox to the workers, which read it in big chunks, each cut after its last
+    /// line end (see [`MboxStream`]): reading is shared out among them instead of being one
+    /// thread's job, so it scales with them.
     fn read_mbox(
         &mut self,
         source: Arc<str>,
@@ -438,75 +433,132 @@ impl<'a> Reader<'a> {
         stream: Stream,
         gzip: bool,
     ) -> Result<(), Stopped> {
-        let chunk_size = self.tuning.chunk_size.max(MIN_CHUNK);
-        let mut src = Cursor::new(head).chain(stream);
-        let mut carry: Vec<u8> = Vec::new();
-        let mut base = 0u64;
-        let mut at_file_start = true;
-        let mut starts_mid_line = false;
-        loop {
-            let mut buf = self
-                .buffers
-                .try_recv()
-                .unwrap_or_else(|_| vec![0; chunk_size]);
-            if buf.len() != chunk_size {
-                buf.resize(chunk_size, 0);
-            }
-            buf[..carry.len()].copy_from_slice(&carry);
-            let mut filled = carry.len();
-            let mut at_eof = false;
-            let mut error = None;
-            while filled < buf.len() {
-                match src.read(&mut buf[filled..]) {
-                    Ok(0) => {
-                        at_eof = true;
-                        break;
-                    }
-                    Ok(n) => filled += n,
-                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                    Err(err) => {
-                        error = Some(err);
-                        at_eof = true;
-                        break;
-                    }
+        let stream = MboxStream::new(
+            source,
+            Box::new(Cursor::new(head).chain(stream)),
+            gzip,
+            self.tuning.chunk_size.max(MIN_CHUNK),
+        );
+        self.send(Work::Mbox(Box::new(stream)))
+    }
+}
+
+/// An mbox being cut into chunks. The workers take turns (under a lock) to read the next
+/// chunk, in file order, and then split and extract it in parallel.
+pub(crate) struct MboxStream {
+    source: Arc<str>,
+    src: Stream,
+    gzip: bool,
+    chunk_size: usize,
+    /// The bytes after the last line end of the previous chunk.
+    carry: Vec<u8>,
+    /// Offset of the next chunk's first byte.
+    base: u64,
+    at_file_start: bool,
+    starts_mid_line: bool,
+    finished: bool,
+    /// Chunk buffers given back after delivery, for reuse.
+    pub buffers: Vec<Vec<u8>>,
+}
+
+/// One chunk read from an [`MboxStream`].
+pub(crate) struct ReadChunk {
+    pub chunk: Chunk,
+    /// A read error after this chunk: reported after its messages; nothing more is read.
+    pub problem: Option<InputProblem>,
+}
+
+impl MboxStream {
+    fn new(source: Arc<str>, src: Stream, gzip: bool, chunk_size: usize) -> Self {
+        MboxStream {
+            source,
+            src,
+            gzip,
+            chunk_size,
+            carry: Vec::new(),
+            base: 0,
+            at_file_start: true,
+            starts_mid_line: false,
+            finished: false,
+            buffers: Vec::new(),
+        }
+    }
+
+    pub fn source(&self) -> &Arc<str> {
+        &self.source
+    }
+
+    /// Read the next chunk: the carried bytes, then up to `chunk_size` in all, cut after the
+    /// last line end (or not cut, at the end of the stream). `None` once the end (or a read
+    /// error) was reached. Every stream gives at least one chunk, maybe empty.
+    pub fn next_chunk(&mut self) -> Option<ReadChunk> {
+        if self.finished {
+            return None;
+        }
+        let chunk_size = self.chunk_size;
+        let mut buf = self.buffers.pop().unwrap_or_default();
+        if buf.len() != chunk_size {
+            buf.resize(chunk_size, 0);
+        }
+        let carried = self.carry.len().min(chunk_size);
+        if let (Some(dst), Some(src)) = (buf.get_mut(..carried), self.carry.get(..carried)) {
+            dst.copy_from_slice(src);
+        }
+        let mut filled = carried;
+        let mut at_eof = false;
+        let mut error = None;
+        while filled < buf.len() {
+            match self.src.read(buf.get_mut(filled..).unwrap_or_default()) {
+                Ok(0) => {
+                    at_eof = true;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    error = Some(err);
+                    at_eof = true;
+                    break;
                 }
             }
-            let cut = if at_eof {
-                filled
-            } else {
-                memrchr(b'\n', &buf[..filled]).map_or(filled, |i| i + 1)
-            };
-            carry.clear();
-            carry.extend_from_slice(&buf[cut..filled]);
-            let next_starts_mid_line = cut > 0 && buf[cut - 1] != b'\n';
-            self.send(Work::Chunk(Chunk {
-                source: source.clone(),
-                base,
-                buf,
-                len: cut,
-                starts_mid_line,
-                at_file_start,
-                at_eof,
-            }))?;
-            base += cut as u64;
-            at_file_start = false;
-            starts_mid_line = next_starts_mid_line;
-            if let Some(err) = error {
-                let gz = if gzip {
-                    " (truncated or corrupt gzip?)"
-                } else {
-                    ""
-                };
-                self.problem(
-                    source.clone(),
-                    Some(Locator::Offset(base)),
-                    format!("read error after {base} bytes{gz}: {err}; the rest is not read"),
-                )?;
-            }
-            if at_eof {
-                return Ok(());
-            }
         }
+        let data = buf.get(..filled).unwrap_or_default();
+        let cut = if at_eof {
+            filled
+        } else {
+            memrchr(b'\n', data).map_or(filled, |i| i + 1)
+        };
+        self.carry.clear();
+        self.carry
+            .extend_from_slice(data.get(cut..).unwrap_or_default());
+        let next_starts_mid_line = cut > 0 && data.get(cut - 1) != Some(&b'\n');
+        let chunk = Chunk {
+            source: self.source.clone(),
+            base: self.base,
+            buf,
+            len: cut,
+            starts_mid_line: self.starts_mid_line,
+            at_file_start: self.at_file_start,
+            at_eof,
+        };
+        self.base += cut as u64;
+        self.at_file_start = false;
+        self.starts_mid_line = next_starts_mid_line;
+        self.finished = at_eof;
+        let problem = error.map(|err| {
+            let base = self.base;
+            let gz = if self.gzip {
+                " (truncated or corrupt gzip?)"
+            } else {
+                ""
+            };
+            InputProblem {
+                source: self.source.clone(),
+                locator: Some(Locator::Offset(base)),
+                message: format!("read error after {base} bytes{gz}: {err}; the rest is not read"),
+            }
+        });
+        Some(ReadChunk { chunk, problem })
     }
 }
 
