@@ -4,6 +4,8 @@
 //! Reading and extraction run on their own thread (rayon inside); rows wait in a bounded
 //! window for their evaluations, so memory stays flat and reading overlaps DNS.
 
+pub mod cpu;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +33,8 @@ pub struct Evaluator {
     permits: Arc<Semaphore>,
     requested: AtomicU64,
     evaluated: Arc<AtomicU64>,
+    related_requested: AtomicU64,
+    hops_requested: AtomicU64,
 }
 
 impl Evaluator {
@@ -43,6 +47,8 @@ impl Evaluator {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             requested: AtomicU64::new(0),
             evaluated: Arc::new(AtomicU64::new(0)),
+            related_requested: AtomicU64::new(0),
+            hops_requested: AtomicU64::new(0),
         })
     }
 
@@ -120,6 +126,12 @@ pub async fn evaluate_observation(evaluator: &Evaluator, observation: Observatio
     if let Some(request) = plan.primary.clone() {
         let current = evaluator.evaluate(request).await;
         if Plan::needs_context(current.result) {
+            evaluator
+                .related_requested
+                .fetch_add(plan.related.len() as u64, Ordering::Relaxed);
+            evaluator
+                .hops_requested
+                .fetch_add(plan.hops.len() as u64, Ordering::Relaxed);
             let related = join_all(
                 plan.related
                     .iter()
@@ -182,9 +194,15 @@ pub struct ScanStats {
     pub problems: u64,
     pub evaluations_requested: u64,
     pub evaluations_distinct: u64,
+    /// Of the requests: for related domains, and for earlier hops (the rest are the
+    /// observations' own questions).
+    pub related_requested: u64,
+    pub hops_requested: u64,
     /// When the reader finished, from the start.
     pub reading: Duration,
     pub total: Duration,
+    /// CPU seconds of reading vs the rest (Linux only).
+    pub cpu: Option<cpu::CpuSplit>,
 }
 
 /// Progress reports while the scan runs (for a progress bar).
@@ -204,6 +222,7 @@ pub async fn scan(
     progress: &mut (dyn Progress + Send),
 ) -> Result<ScanStats, ScanError> {
     let start = Instant::now();
+    let cpu_mark = cpu::CpuMark::now();
     let evaluator = Evaluator::new(lookup, options.profile.clone(), options.concurrency);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Item>(options.window.clamp(16, 4096));
     let paths = options.paths.clone();
@@ -261,7 +280,10 @@ pub async fn scan(
     stats.input = result.map_err(ScanError::Input)?;
     stats.reading = reading;
     (stats.evaluations_requested, stats.evaluations_distinct) = evaluator.counts();
+    stats.related_requested = evaluator.related_requested.load(Ordering::Relaxed);
+    stats.hops_requested = evaluator.hops_requested.load(Ordering::Relaxed);
     stats.total = start.elapsed();
+    stats.cpu = cpu_mark.and_then(|mark| mark.split());
     Ok(stats)
 }
 
