@@ -68,20 +68,19 @@ impl Evaluator {
         let permits = Arc::clone(&self.permits);
         let evaluated = Arc::clone(&self.evaluated);
         let key = request.clone();
+        // Evaluated inline by whoever polls the shared future first (the scan's own task):
+        // a spawned task per evaluation cost more in wake-ups and hand-offs between threads
+        // than the evaluation itself. A panic is caught and becomes a temperror row.
         let future = async move {
-            let permit = permits.acquire_owned().await.ok();
-            let task = tokio::spawn({
-                let request = request.clone();
-                async move {
-                    let evaluation = spf::check_host(&*lookup, &profile, &request).await;
-                    drop(permit);
-                    evaluation
-                }
-            });
+            let _permit = permits.acquire_owned().await.ok();
             evaluated.fetch_add(1, Ordering::Relaxed);
-            match task.await {
+            let evaluation =
+                std::panic::AssertUnwindSafe(spf::check_host(&*lookup, &profile, &request))
+                    .catch_unwind()
+                    .await;
+            match evaluation {
                 Ok(evaluation) => Arc::new(evaluation),
-                Err(err) => Arc::new(internal_error(&request, &err.to_string())),
+                Err(panic) => Arc::new(internal_error(&request, &panic_text(&*panic))),
             }
         }
         .boxed()
@@ -119,13 +118,23 @@ fn internal_error(request: &Request, detail: &str) -> Evaluation {
     }
 }
 
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(text), _) => format!("the evaluation panicked: {text}"),
+        (_, Some(text)) => format!("the evaluation panicked: {text}"),
+        _ => "the evaluation panicked".to_string(),
+    }
+}
+
 /// Answer one observation's plan and classify it.
 pub async fn evaluate_observation(evaluator: &Evaluator, observation: Observation) -> Finding {
-    let plan = classify::plan::plan(&observation);
+    // Related domains and hops are planned only when the primary result asks for them.
+    let mut plan = classify::plan::primary(&observation);
     let mut evidence = Evidence::default();
     if let Some(request) = plan.primary.clone() {
         let current = evaluator.evaluate(request).await;
         if Plan::needs_context(current.result) {
+            classify::plan::add_context(&mut plan, &observation);
             evaluator
                 .related_requested
                 .fetch_add(plan.related.len() as u64, Ordering::Relaxed);
