@@ -278,7 +278,7 @@ impl<'a> Engine<'a> {
         let (fetched, answer) = match self.lookup.lookup(name, rtype).await {
             Ok(answer) if answer.is_empty() => (Fetched::Void(false), format!("no data{void}")),
             Ok(answer) => {
-                let text = summarize(&answer);
+                let text = summary_of(&answer);
                 (Fetched::Answer(answer), text)
             }
             Err(DnsError::NxDomain) => (Fetched::Void(true), format!("NXDOMAIN{void}")),
@@ -1019,6 +1019,34 @@ fn parsed_record(text: &[u8]) -> Arc<ParsedRecord> {
         cache.insert(text.into(), Arc::clone(&parsed));
     });
     parsed
+}
+
+/// Trace summaries of answers on this thread, by answer: a run's DNS cache hands out the
+/// same `Arc<Answer>` for every question about one (name, type), and formatting it again for
+/// every evaluation cost more than the rest of the lookup. The entry holds the `Arc`, so its
+/// address cannot be reused by another answer while the entry exists. Bounded like
+/// [`PARSED`].
+const SUMMARY_CACHE_SIZE: usize = 4096;
+
+thread_local! {
+    static SUMMARIES: RefCell<HashMap<usize, (Arc<Answer>, String)>> = RefCell::new(HashMap::new());
+}
+
+/// [`summarize`], from the per-thread memo.
+fn summary_of(answer: &Arc<Answer>) -> String {
+    let key = Arc::as_ptr(answer) as usize;
+    if let Some(text) = SUMMARIES.with(|memo| memo.borrow().get(&key).map(|(_, t)| t.clone())) {
+        return text;
+    }
+    let text = summarize(answer);
+    SUMMARIES.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if memo.len() >= SUMMARY_CACHE_SIZE {
+            memo.clear();
+        }
+        memo.insert(key, (Arc::clone(answer), text.clone()));
+    });
+    text
 }
 
 /// The start of every "no record" detail.
