@@ -26,15 +26,32 @@ use crate::spf::{self, Evaluation, Problem, ProblemKind, Profile, Request};
 type EvaluationFuture = Shared<BoxFuture<'static, Arc<Evaluation>>>;
 
 /// Evaluates each distinct [`Request`] once per run; concurrent askers share the answer.
+///
+/// An evaluation decided by its domain's TXT answer alone (no SPF record, several records,
+/// a DNS failure: [`Evaluation::decided_by_domain_alone`]) is kept by domain instead: the
+/// related domains of a scan are mostly such domains, asked at every client IP.
 pub struct Evaluator {
     lookup: Arc<dyn Lookup>,
     profile: Arc<Profile>,
-    memo: Mutex<HashMap<Request, EvaluationFuture>>,
+    memo: Arc<Mutex<Memo>>,
     permits: Arc<Semaphore>,
     requested: AtomicU64,
     evaluated: Arc<AtomicU64>,
     related_requested: AtomicU64,
     hops_requested: AtomicU64,
+}
+
+#[derive(Default)]
+struct Memo {
+    by_request: HashMap<Request, EvaluationFuture>,
+    /// By [`spf::evaluated_domain`], exactly as written.
+    by_domain: HashMap<String, EvaluationFuture>,
+}
+
+fn lock(memo: &Mutex<Memo>) -> std::sync::MutexGuard<'_, Memo> {
+    // Every change to the memo is one insert or remove: a panic elsewhere cannot leave it
+    // half-updated, so a poisoned lock is still usable.
+    memo.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Evaluator {
@@ -43,7 +60,7 @@ impl Evaluator {
         Arc::new(Evaluator {
             lookup,
             profile: Arc::new(profile),
-            memo: Mutex::new(HashMap::new()),
+            memo: Arc::new(Mutex::new(Memo::default())),
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             requested: AtomicU64::new(0),
             evaluated: Arc::new(AtomicU64::new(0)),
@@ -56,17 +73,18 @@ impl Evaluator {
     /// awaited inside a tokio runtime.
     pub fn evaluate(&self, request: Request) -> EvaluationFuture {
         self.requested.fetch_add(1, Ordering::Relaxed);
-        let mut memo = self
-            .memo
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(existing) = memo.get(&request) {
+        let mut memo = lock(&self.memo);
+        if let Some(existing) = memo.by_request.get(&request) {
+            return existing.clone();
+        }
+        if let Some(existing) = memo.by_domain.get(spf::evaluated_domain(&request)) {
             return existing.clone();
         }
         let lookup = Arc::clone(&self.lookup);
         let profile = Arc::clone(&self.profile);
         let permits = Arc::clone(&self.permits);
         let evaluated = Arc::clone(&self.evaluated);
+        let shared_memo = Arc::clone(&self.memo);
         let key = request.clone();
         // Evaluated inline by whoever polls the shared future first (the scan's own task):
         // a spawned task per evaluation cost more in wake-ups and hand-offs between threads
@@ -79,13 +97,25 @@ impl Evaluator {
                     .catch_unwind()
                     .await;
             match evaluation {
-                Ok(evaluation) => Arc::new(evaluation),
+                Ok(evaluation) => {
+                    let evaluation = Arc::new(evaluation);
+                    if evaluation.decided_by_domain_alone() {
+                        let domain = spf::evaluated_domain(&request).to_string();
+                        let ready = futures::future::ready(Arc::clone(&evaluation))
+                            .boxed()
+                            .shared();
+                        let mut memo = lock(&shared_memo);
+                        memo.by_request.remove(&request);
+                        memo.by_domain.insert(domain, ready);
+                    }
+                    evaluation
+                }
                 Err(panic) => Arc::new(internal_error(&request, &panic_text(&*panic))),
             }
         }
         .boxed()
         .shared();
-        memo.insert(key, future.clone());
+        memo.by_request.insert(key, future.clone());
         future
     }
 
@@ -307,4 +337,53 @@ pub enum ScanError {
     Thread(std::io::Error),
     #[error("the reader thread crashed")]
     ReaderPanicked,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::memory::MemoryZone;
+    use crate::model::Identity;
+
+    fn request(ip: &str, mail_from: &str) -> Request {
+        Request {
+            ip: ip.parse().unwrap(),
+            mail_from: mail_from.into(),
+            helo: "mail.example.org".into(),
+            identity: Identity::MailFrom,
+        }
+    }
+
+    #[test]
+    fn each_request_once_and_record_less_domains_once() {
+        let mut zone = MemoryZone::new();
+        zone.add_txt("listed.example", "v=spf1 ip4:192.0.2.0/24 -all");
+        let evaluator = Evaluator::new(Arc::new(zone), Profile::default(), 4);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let a = evaluator
+                .evaluate(request("192.0.2.1", "a@listed.example"))
+                .await;
+            let again = evaluator
+                .evaluate(request("192.0.2.1", "a@listed.example"))
+                .await;
+            let other_ip = evaluator
+                .evaluate(request("192.0.2.2", "a@listed.example"))
+                .await;
+            assert!(Arc::ptr_eq(&a, &again));
+            assert!(!Arc::ptr_eq(&a, &other_ip));
+            assert_eq!(evaluator.counts(), (3, 2));
+            let none = evaluator
+                .evaluate(request("192.0.2.1", "a@nowhere.example"))
+                .await;
+            let none_elsewhere = evaluator
+                .evaluate(request("198.51.100.7", "b@nowhere.example."))
+                .await;
+            assert_eq!(none.result, SpfResult::None);
+            assert!(Arc::ptr_eq(&none, &none_elsewhere));
+            assert_eq!(evaluator.counts(), (5, 3));
+        });
+    }
 }

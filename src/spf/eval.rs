@@ -32,30 +32,13 @@ pub(super) async fn check_host(
 ) -> Evaluation {
     let ip = canonical_ip(request.ip);
     let helo = request.helo.trim().trim_end_matches('.').to_string();
+    let domain = evaluated_domain(request).to_string();
     // RFC 7208 §2.3/§2.4: the HELO identity and the null sender both use postmaster@HELO.
+    // §4.3: a missing local-part is "postmaster".
     let mail_from = request.mail_from.trim();
-    let (local, domain) = match request.identity {
-        Identity::Helo => ("postmaster".to_string(), helo.clone()),
-        Identity::MailFrom if mail_from.is_empty() => ("postmaster".to_string(), helo.clone()),
-        Identity::MailFrom => match mail_from.rfind('@') {
-            // §4.3: a missing local-part is "postmaster".
-            Some(at) => {
-                let local = &mail_from[..at];
-                let local = if local.is_empty() {
-                    "postmaster"
-                } else {
-                    local
-                };
-                (
-                    local.to_string(),
-                    mail_from[at + 1..].trim_end_matches('.').to_string(),
-                )
-            }
-            None => (
-                "postmaster".to_string(),
-                mail_from.trim_end_matches('.').to_string(),
-            ),
-        },
+    let local = match (request.identity, mail_from.rfind('@')) {
+        (Identity::MailFrom, Some(at)) if at > 0 => mail_from[..at].to_string(),
+        _ => "postmaster".to_string(),
     };
 
     let mut engine = Engine {
@@ -109,6 +92,22 @@ pub(super) async fn check_host(
         dns_lookups: engine.dns_lookups,
         void_lookups: engine.void_lookups,
         trace,
+    }
+}
+
+/// The `<domain>` argument of check_host() for a request (RFC 7208 §4.1): the HELO name for
+/// the HELO identity and for the null sender (§2.3, §2.4), else the domain of the MAIL FROM
+/// (all of it when it has no `@`); surrounding blanks and trailing dots dropped, case kept.
+pub fn evaluated_domain(request: &Request) -> &str {
+    let helo = request.helo.trim().trim_end_matches('.');
+    let mail_from = request.mail_from.trim();
+    match request.identity {
+        Identity::Helo => helo,
+        Identity::MailFrom if mail_from.is_empty() => helo,
+        Identity::MailFrom => match mail_from.rfind('@') {
+            Some(at) => mail_from[at + 1..].trim_end_matches('.'),
+            None => mail_from.trim_end_matches('.'),
+        },
     }
 }
 
