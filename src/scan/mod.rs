@@ -7,6 +7,7 @@
 pub mod cpu;
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -74,18 +75,23 @@ impl Evaluator {
     pub fn evaluate(&self, request: Request) -> EvaluationFuture {
         self.requested.fetch_add(1, Ordering::Relaxed);
         let mut memo = lock(&self.memo);
-        if let Some(existing) = memo.by_request.get(&request) {
+        let Memo {
+            by_request,
+            by_domain,
+        } = &mut *memo;
+        let slot = match by_request.entry(request) {
+            Entry::Occupied(existing) => return existing.get().clone(),
+            Entry::Vacant(slot) => slot,
+        };
+        if let Some(existing) = by_domain.get(spf::evaluated_domain(slot.key())) {
             return existing.clone();
         }
-        if let Some(existing) = memo.by_domain.get(spf::evaluated_domain(&request)) {
-            return existing.clone();
-        }
+        let request = slot.key().clone();
         let lookup = Arc::clone(&self.lookup);
         let profile = Arc::clone(&self.profile);
         let permits = Arc::clone(&self.permits);
         let evaluated = Arc::clone(&self.evaluated);
         let shared_memo = Arc::clone(&self.memo);
-        let key = request.clone();
         // Evaluated inline by whoever polls the shared future first (the scan's own task):
         // a spawned task per evaluation cost more in wake-ups and hand-offs between threads
         // than the evaluation itself. A panic is caught and becomes a temperror row.
@@ -115,7 +121,7 @@ impl Evaluator {
         }
         .boxed()
         .shared();
-        memo.by_request.insert(key, future.clone());
+        slot.insert(future.clone());
         future
     }
 

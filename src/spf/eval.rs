@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use super::macros::{MacroLetter, MacroString, MacroValues};
 use super::record::{self, DomainSpec, Mechanism, ParsedRecord, Term};
 use super::trace::{DnsStep, Outcome, Step, Trace};
 use super::{Evaluation, Matched, Problem, ProblemKind, Profile, Request};
-use crate::dns::{Answer, DnsError, Lookup, RecordType};
+use crate::dns::{Answer, DnsError, Lookup, RecordType, TxtStrings};
 use crate::model::{Identity, SpfResult, canonical_ip};
 
 /// Include/redirect nesting deeper than this is a permerror even when a receiver profile
@@ -154,7 +155,7 @@ pub(crate) fn check_query_name(name: &str) -> Result<(), String> {
             n.len()
         ));
     }
-    for label in n.split('.') {
+    for label in n.as_bytes().split(|&b| b == b'.') {
         if label.is_empty() {
             return Err("the name has an empty label".into());
         }
@@ -520,15 +521,7 @@ impl<'a> Engine<'a> {
                 format!("DNS TXT query for {domain} returned another record type"),
             );
         };
-        let mut spf: Option<Vec<u8>> = None;
-        let mut count = 0;
-        for strings in records {
-            let joined = strings.concat();
-            if record::is_spf_record(&joined) {
-                count += 1;
-                spf.get_or_insert(joined);
-            }
-        }
+        let (count, parsed) = select_record(&answer, records);
         if count > 1 {
             let detail = format!("{count} SPF records published (there must be exactly one)");
             trace.note = Some(detail.clone());
@@ -539,7 +532,7 @@ impl<'a> Engine<'a> {
                 detail,
             );
         }
-        let Some(spf) = spf else {
+        let Some(parsed) = parsed else {
             return Verdict::error(
                 SpfResult::None,
                 ProblemKind::NoRecord,
@@ -554,7 +547,6 @@ impl<'a> Engine<'a> {
                 },
             );
         };
-        let parsed = parsed_record(&spf);
         trace.record = Some(parsed.text.clone());
 
         // §4.6: a syntax error anywhere is a permerror, before anything is evaluated.
@@ -1020,6 +1012,48 @@ fn parsed_record(text: &[u8]) -> Arc<ParsedRecord> {
     parsed
 }
 
+/// §4.5: how many of a TXT answer's records start with "v=spf1", and the parsed record when
+/// there is exactly one; from a per-thread memo by answer (see [`SUMMARIES`]), so that an
+/// answer met again is neither joined nor hashed again.
+fn select_record(
+    answer: &Arc<Answer>,
+    records: &[TxtStrings],
+) -> (usize, Option<Arc<ParsedRecord>>) {
+    let key = Arc::as_ptr(answer) as usize;
+    if let Some(hit) =
+        SELECTED.with(|memo| memo.borrow().get(&key).map(|(_, (c, p))| (*c, p.clone())))
+    {
+        return hit;
+    }
+    let mut spf: Option<Vec<u8>> = None;
+    let mut count = 0;
+    for strings in records {
+        let joined = strings.concat();
+        if record::is_spf_record(&joined) {
+            count += 1;
+            spf.get_or_insert(joined);
+        }
+    }
+    let parsed = match spf {
+        Some(text) if count == 1 => Some((parsed_record(&text), text.len())),
+        _ => None,
+    };
+    if parsed
+        .as_ref()
+        .is_none_or(|(_, len)| *len <= PARSED_CACHE_MAX_RECORD)
+    {
+        SELECTED.with(|memo| {
+            let mut memo = memo.borrow_mut();
+            if memo.len() >= SUMMARY_CACHE_SIZE {
+                memo.clear();
+            }
+            let kept = parsed.as_ref().map(|(p, _)| Arc::clone(p));
+            memo.insert(key, (Arc::clone(answer), (count, kept)));
+        });
+    }
+    (count, parsed.map(|(p, _)| p))
+}
+
 /// Trace summaries of answers on this thread, by answer: a run's DNS cache hands out the
 /// same `Arc<Answer>` for every question about one (name, type), and formatting it again for
 /// every evaluation cost more than the rest of the lookup. The entry holds the `Arc`, so its
@@ -1027,8 +1061,34 @@ fn parsed_record(text: &[u8]) -> Arc<ParsedRecord> {
 /// [`PARSED`].
 const SUMMARY_CACHE_SIZE: usize = 4096;
 
+type ByAnswer<T> = HashMap<usize, (Arc<Answer>, T), BuildHasherDefault<AddressHasher>>;
+
 thread_local! {
-    static SUMMARIES: RefCell<HashMap<usize, (Arc<Answer>, String)>> = RefCell::new(HashMap::new());
+    static SUMMARIES: RefCell<ByAnswer<String>> = RefCell::new(HashMap::default());
+    static SELECTED: RefCell<ByAnswer<(usize, Option<Arc<ParsedRecord>>)>> =
+        RefCell::new(HashMap::default());
+}
+
+/// Hashes the address of an answer (never input-controlled): a multiplication.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29);
+    }
 }
 
 /// [`summarize`], from the per-thread memo.
