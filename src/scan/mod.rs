@@ -7,7 +7,6 @@
 pub mod cpu;
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -73,25 +72,26 @@ impl Evaluator {
     /// The evaluation of `request`, started now or shared with an earlier asker. Must be
     /// awaited inside a tokio runtime.
     pub fn evaluate(&self, request: Request) -> EvaluationFuture {
+        self.evaluate_ref(&request)
+    }
+
+    /// [`Evaluator::evaluate`] that copies the request only when it is new.
+    pub fn evaluate_ref(&self, request: &Request) -> EvaluationFuture {
         self.requested.fetch_add(1, Ordering::Relaxed);
         let mut memo = lock(&self.memo);
-        let Memo {
-            by_request,
-            by_domain,
-        } = &mut *memo;
-        let slot = match by_request.entry(request) {
-            Entry::Occupied(existing) => return existing.get().clone(),
-            Entry::Vacant(slot) => slot,
-        };
-        if let Some(existing) = by_domain.get(spf::evaluated_domain(slot.key())) {
+        if let Some(existing) = memo.by_request.get(request) {
             return existing.clone();
         }
-        let request = slot.key().clone();
+        if let Some(existing) = memo.by_domain.get(spf::evaluated_domain(request)) {
+            return existing.clone();
+        }
+        let request = request.clone();
         let lookup = Arc::clone(&self.lookup);
         let profile = Arc::clone(&self.profile);
         let permits = Arc::clone(&self.permits);
         let evaluated = Arc::clone(&self.evaluated);
         let shared_memo = Arc::clone(&self.memo);
+        let request_key = request.clone();
         // Evaluated inline by whoever polls the shared future first (the scan's own task):
         // a spawned task per evaluation cost more in wake-ups and hand-offs between threads
         // than the evaluation itself. A panic is caught and becomes a temperror row.
@@ -121,7 +121,7 @@ impl Evaluator {
         }
         .boxed()
         .shared();
-        slot.insert(future.clone());
+        memo.by_request.insert(request_key, future.clone());
         future
     }
 
@@ -164,53 +164,56 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 
 /// Answer one observation's plan and classify it.
 pub async fn evaluate_observation(evaluator: &Evaluator, observation: Observation) -> Finding {
+    evaluate_boxed(evaluator, Box::new(observation)).await
+}
+
+/// [`evaluate_observation`] of an observation on the heap, as the reader hands them over: the
+/// future (one per row in the window) stays small enough for the allocator's thread cache.
+async fn evaluate_boxed(evaluator: &Evaluator, observation: Box<Observation>) -> Finding {
     // Related domains and hops are planned only when the primary result asks for them.
     let mut plan = classify::plan::primary(&observation);
+    let Some(request) = plan.primary.as_ref() else {
+        return classify::classify(*observation, &plan, Evidence::default());
+    };
+    let current = evaluator.evaluate_ref(request).await;
     let mut evidence = Evidence::default();
-    if let Some(request) = plan.primary.clone() {
-        let current = evaluator.evaluate(request).await;
-        if Plan::needs_context(current.result) {
-            classify::plan::add_context(&mut plan, &observation);
-            evaluator
-                .related_requested
-                .fetch_add(plan.related.len() as u64, Ordering::Relaxed);
-            evaluator
-                .hops_requested
-                .fetch_add(plan.hops.len() as u64, Ordering::Relaxed);
-            let related = join_all(
-                plan.related
-                    .iter()
-                    .map(|q| evaluator.evaluate(q.request.clone())),
-            );
-            let hops = join_all(
-                plan.hops
-                    .iter()
-                    .map(|q| evaluator.evaluate(q.request.clone())),
-            );
-            let (related, hops) = join(related, hops).await;
-            evidence.related = plan
-                .related
+    if Plan::needs_context(current.result) {
+        classify::plan::add_context(&mut plan, &observation);
+        evaluator
+            .related_requested
+            .fetch_add(plan.related.len() as u64, Ordering::Relaxed);
+        evaluator
+            .hops_requested
+            .fetch_add(plan.hops.len() as u64, Ordering::Relaxed);
+        let related = join_all(
+            plan.related
                 .iter()
-                .zip(related)
-                .map(|(q, evaluation)| RelatedResult {
-                    domain: q.domain.clone(),
-                    relation: q.relation,
-                    evaluation,
-                })
-                .collect();
-            evidence.hops = plan
-                .hops
-                .iter()
-                .zip(hops)
-                .map(|(q, evaluation)| HopResult {
-                    question: q.clone(),
-                    evaluation,
-                })
-                .collect();
-        }
-        evidence.current = Some(current);
+                .map(|q| evaluator.evaluate_ref(&q.request)),
+        );
+        let hops = join_all(plan.hops.iter().map(|q| evaluator.evaluate_ref(&q.request)));
+        let (related, hops) = join(related, hops).await;
+        evidence.related = plan
+            .related
+            .iter()
+            .zip(related)
+            .map(|(q, evaluation)| RelatedResult {
+                domain: q.domain.clone(),
+                relation: q.relation,
+                evaluation,
+            })
+            .collect();
+        evidence.hops = plan
+            .hops
+            .iter()
+            .zip(hops)
+            .map(|(q, evaluation)| HopResult {
+                question: q.clone(),
+                evaluation,
+            })
+            .collect();
     }
-    classify::classify(observation, &plan, evidence)
+    evidence.current = Some(current);
+    classify::classify(*observation, &plan, evidence)
 }
 
 /// What the scan hands its caller, in input order.
@@ -308,7 +311,7 @@ pub async fn scan(
                     Some(Item::Observation(obs)) => {
                         read += 1;
                         pending.push_back(async move {
-                            Row::Finding(Box::new(evaluate_observation(evaluator_ref, *obs).await))
+                            Row::Finding(Box::new(evaluate_boxed(evaluator_ref, obs).await))
                         }.boxed());
                     }
                     Some(Item::Problem(problem)) => {

@@ -600,9 +600,21 @@ impl<'a> Engine<'a> {
                 outcome: Outcome::NotMatched,
                 nested: None,
             };
-            let matched = self
-                .evaluate_mechanism(term, &directive.mechanism, domain, depth, &mut step)
-                .await;
+            // Mechanisms that ask the DNS run in a future of their own: inlined here they made
+            // every record's future larger than the allocator's per-thread cache serves.
+            let matched = match local_match(self.ip, &directive.mechanism) {
+                Some(matched) => Ok(matched),
+                None => {
+                    Box::pin(self.evaluate_mechanism(
+                        term,
+                        &directive.mechanism,
+                        domain,
+                        depth,
+                        &mut step,
+                    ))
+                    .await
+                }
+            };
             match matched {
                 Ok(false) => trace.steps.push(step),
                 Ok(true) => {
@@ -610,7 +622,7 @@ impl<'a> Engine<'a> {
                     trace.steps.push(step);
                     let result = directive.qualifier.result();
                     let explanation = if result == SpfResult::Fail && explain {
-                        self.explanation(parsed, domain, trace).await
+                        Box::pin(self.explanation(parsed, domain, trace)).await
                     } else {
                         None
                     };
@@ -641,9 +653,8 @@ impl<'a> Engine<'a> {
                 outcome: Outcome::Applied,
                 nested: None,
             };
-            let result = self
-                .redirect(term, spec, domain, depth, explain, &mut step)
-                .await;
+            let result =
+                Box::pin(self.redirect(term, spec, domain, depth, explain, &mut step)).await;
             if let Err(abort) = &result {
                 step.outcome = Outcome::Error(abort.problem.detail.clone());
             }
@@ -793,16 +804,11 @@ impl<'a> Engine<'a> {
         depth: u32,
         step: &mut Step,
     ) -> Result<bool, Abort> {
+        if let Some(matched) = local_match(self.ip, mechanism) {
+            return Ok(matched);
+        }
         match mechanism {
-            Mechanism::All => Ok(true),
-            Mechanism::Ip4 { network, prefix } => Ok(match self.ip {
-                IpAddr::V4(ip) => in_v4(ip, *network, prefix.unwrap_or(32)),
-                IpAddr::V6(_) => false,
-            }),
-            Mechanism::Ip6 { network, prefix } => Ok(match self.ip {
-                IpAddr::V6(ip) => in_v6(ip, *network, prefix.unwrap_or(128)),
-                IpAddr::V4(_) => false,
-            }),
+            Mechanism::All | Mechanism::Ip4 { .. } | Mechanism::Ip6 { .. } => Ok(false),
             Mechanism::Include { domain: spec } => {
                 self.count_lookup(domain, &term.text)?;
                 let target = self.expand_target(spec, domain, &mut step.lookups).await;
@@ -980,6 +986,23 @@ impl<'a> Engine<'a> {
                 }
             }
         }
+    }
+}
+
+/// §5.1, §5.6: the mechanisms decided without the DNS (`all`, `ip4`, `ip6`); `None` for the
+/// others.
+fn local_match(ip: IpAddr, mechanism: &Mechanism) -> Option<bool> {
+    match mechanism {
+        Mechanism::All => Some(true),
+        Mechanism::Ip4 { network, prefix } => Some(match ip {
+            IpAddr::V4(ip) => in_v4(ip, *network, prefix.unwrap_or(32)),
+            IpAddr::V6(_) => false,
+        }),
+        Mechanism::Ip6 { network, prefix } => Some(match ip {
+            IpAddr::V6(ip) => in_v6(ip, *network, prefix.unwrap_or(128)),
+            IpAddr::V4(_) => false,
+        }),
+        _ => None,
     }
 }
 
