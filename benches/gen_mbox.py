@@ -12,10 +12,23 @@ attributed to the outer message), and mboxrd-escaped `>From ` lines.
 
 A pool of distinct messages is built first and then written in a seeded random order with a
 fresh separator and Message-ID each time, so generating 4 GB takes seconds, not hours.
+
+    benches/gen_mbox.py --size 1G --world DIR -o spam.mbox
+
+With --world DIR (a world from benches/gen_zone.py: DIR/bench.zone and DIR/tuples.tsv), each
+message's envelope (sender, client IP, HELO) is a tuple drawn from DIR/tuples.tsv and its
+recorded SPF result is the one the zone gives: pass for the tuples' authorised addresses,
+otherwise the `all` qualifier of the sender domain's record (after redirect=). gen_zone.py
+draws unauthorised addresses from 198.19.0.0/16, which no record of the world covers. The
+header From is the sender's domain (60%), another domain of the world (25%) or an unknown
+one; bodies come from a pool, headers are written for each message. Without --world the
+output is unchanged.
 """
 import argparse
 import base64
+import os
 import random
+import re
 import sys
 
 POOL = 600
@@ -120,15 +133,20 @@ class Gen:
             sender.split("@")[-1], self.r.randrange(9), self.b64(6), self.r.choice(["pass", "fail", "none"]),
             sender.split("@")[-1]))
 
-    def header(self, placeholder):
+    def header(self, placeholder, envelope=None):
         r = self.r
-        sender_dom = self.domain()
-        sender = "%s@%s" % (r.choice(["bounce", "news", "info", "noreply", "mailer", "error"]), sender_dom)
-        from_dom = sender_dom if r.random() < 0.6 else self.domain()
-        receiver = "mx%d.example.net" % r.randint(1, 3)
-        result = r.choice(["pass", "fail", "softfail", "neutral", "none", "temperror", "permerror", "softfail", "fail"])
-        ip = self.ip()
-        helo = "mail%d.%s" % (r.randrange(50), sender_dom)
+        if envelope is None:
+            sender_dom = self.domain()
+            sender = "%s@%s" % (r.choice(["bounce", "news", "info", "noreply", "mailer", "error"]), sender_dom)
+            from_dom = sender_dom if r.random() < 0.6 else self.domain()
+            receiver = "mx%d.example.net" % r.randint(1, 3)
+            result = r.choice(["pass", "fail", "softfail", "neutral", "none", "temperror", "permerror", "softfail", "fail"])
+            ip = self.ip()
+            helo = "mail%d.%s" % (r.randrange(50), sender_dom)
+        else:  # --world: (sender, ip, helo, recorded result, header From domain)
+            sender, ip, helo, result, from_dom = envelope
+            sender_dom = sender.split("@")[-1]
+            receiver = "mx%d.example.net" % r.randint(1, 3)
         h = []
         h.append("Return-Path: <%s>\n" % sender)
         h.append("Delivered-To: victim@example.net\n")
@@ -213,12 +231,62 @@ class Gen:
         header += "Content-Type: multipart/mixed; boundary=\"%s\"\n" % boundary
         return header + "\n" + self.body(boundary) + "\n"
 
+    def world_message(self, world, message_id):
+        """A message whose envelope and recorded verdict come from a gen_zone.py world."""
+        if not world.bodies:
+            for _ in range(POOL):
+                boundary = "=_b%s" % self.b64(9).replace("+", "x").replace("/", "y")
+                world.bodies.append((boundary, self.body(boundary)))
+        boundary, body = self.r.choice(world.bodies)
+        header = self.header(message_id, world.envelope(self.r, self))
+        header += "Content-Type: multipart/mixed; boundary=\"%s\"\n" % boundary
+        return header + "\n" + body + "\n"
+
     def separator(self):
         r = self.r
         sender = r.choice(["MAILER-DAEMON", "-", "bounce@%s" % self.domain(), "news@%s" % self.domain()])
         return "From %s %s %s %2d %02d:%02d:%02d 2024\n" % (
             sender, r.choice(WEEKDAYS), r.choice(MONTHS), r.randint(1, 28),
             r.randrange(24), r.randrange(60), r.randrange(60))
+
+
+class World:
+    """The domains, records and (ip, sender, helo) tuples of a benches/gen_zone.py world."""
+
+    def __init__(self, directory):
+        self.records = {}
+        txt = re.compile(r'^(\S+)\.\s+(?:\d+\s+)?IN\s+TXT\s+"(.*)"\s*$')
+        with open(os.path.join(directory, "bench.zone")) as f:
+            for line in f:
+                m = txt.match(line)
+                if m and m.group(2).startswith("v=spf1"):
+                    self.records[m.group(1).lower()] = m.group(2)
+        self.tuples = []
+        with open(os.path.join(directory, "tuples.tsv")) as f:
+            for line in f:
+                ip, sender, helo = line.rstrip("\n").split("\t")
+                self.tuples.append((ip, sender, helo))
+        self.domains = sorted({s.split("@")[-1] for _, s, _ in self.tuples})
+        self.bodies = []
+
+    def default_result(self, domain, depth=0):
+        """What the record of `domain` says to an address it does not list."""
+        record = self.records.get(domain, "")
+        for term in record.split()[1:]:
+            if term.startswith("redirect=") and depth < 10:
+                return self.default_result(term[len("redirect="):].lower(), depth + 1)
+        for term in record.split()[1:]:
+            if term.lstrip("+-~?") == "all":
+                return {"-": "fail", "~": "softfail", "?": "neutral"}.get(term[0], "pass")
+        return "neutral" if record else "none"
+
+    def envelope(self, r, gen):
+        ip, sender, helo = r.choice(self.tuples)
+        domain = sender.split("@")[-1]
+        result = self.default_result(domain) if ip.startswith("198.19.") else "pass"
+        x = r.random()
+        from_dom = domain if x < 0.6 else r.choice(self.domains) if x < 0.85 else gen.domain()
+        return (sender, ip, helo, result, from_dom)
 
 
 def parse_size(text):
@@ -234,9 +302,13 @@ def main():
     ap.add_argument("--size", required=True, help="approximate output size, e.g. 100M, 1G, 4G")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("-o", "--output", required=True)
+    ap.add_argument("--world", metavar="DIR", help="draw envelopes and verdicts from a benches/gen_zone.py world")
     args = ap.parse_args()
     size = parse_size(args.size)
     g = Gen(args.seed)
+    if args.world:
+        write_world(args, size, g, World(args.world))
+        return
     placeholder = "@@ID@@"
     pool = []
     for _ in range(POOL):
@@ -256,6 +328,20 @@ def main():
             written += len(sep) + len(pre) + len(mid) + len(post)
             n += 1
     print("%s: %d messages, %d bytes" % (args.output, n, written), file=sys.stderr)
+
+
+def write_world(args, size, g, world):
+    written, n = 0, 0
+    with open(args.output, "wb", buffering=8 << 20) as out:
+        while written < size:
+            sep = g.separator().encode()
+            text = g.world_message(world, "%d.%x" % (n, g.r.getrandbits(32))).encode()
+            out.write(sep)
+            out.write(text)
+            written += len(sep) + len(text)
+            n += 1
+    print("%s: %d messages, %d bytes (world %s: %d domains, %d tuples)" % (
+        args.output, n, written, args.world, len(world.domains), len(world.tuples)), file=sys.stderr)
 
 
 if __name__ == "__main__":

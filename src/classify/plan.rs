@@ -113,6 +113,15 @@ fn looks_like_domain(name: &str) -> bool {
 
 /// Build the questions for one observation.
 pub fn plan(obs: &Observation) -> Plan {
+    let mut plan = primary(obs);
+    add_context(&mut plan, obs);
+    plan
+}
+
+/// The primary question only (`related`, `hops` and `srs` left empty): enough to classify
+/// an observation whose current result does not [need context](Plan::needs_context).
+/// [`add_context`] completes it to what [`plan`] gives.
+pub fn primary(obs: &Observation) -> Plan {
     let mut plan = Plan {
         spf_domain: obs.spf_domain(),
         ..Plan::default()
@@ -132,7 +141,7 @@ pub fn plan(obs: &Observation) -> Plan {
         });
         return plan;
     };
-    let Some(spf_domain) = plan.spf_domain.clone() else {
+    let Some(spf_domain) = plan.spf_domain.as_deref() else {
         plan.unverifiable = Some(match obs.identity() {
             Identity::Helo => "the recorded verdict names no HELO name to evaluate".to_string(),
             Identity::MailFrom => {
@@ -142,37 +151,45 @@ pub fn plan(obs: &Observation) -> Plan {
         return plan;
     };
     let identity = obs.identity();
-    let helo = obs
-        .helo
-        .clone()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| spf_domain.clone());
     // The MAIL FROM to evaluate: as recorded when it belongs to spf_domain, the null sender
     // as such, else postmaster@spf_domain (only %{l}-style macros can tell the difference).
     let recorded_from = obs.envelope_from.as_deref().map(str::trim);
     let mail_from = match (identity, recorded_from) {
         (Identity::MailFrom, Some("")) => String::new(),
         (Identity::MailFrom, Some(addr))
-            if addr.rsplit_once('@').is_some_and(|(_, d)| {
-                d.trim_end_matches('.').eq_ignore_ascii_case(&spf_domain)
-            }) =>
+            if addr
+                .rsplit_once('@')
+                .is_some_and(|(_, d)| d.trim_end_matches('.').eq_ignore_ascii_case(spf_domain)) =>
         {
             addr.to_string()
         }
         (Identity::MailFrom, _) => format!("postmaster@{spf_domain}"),
         (Identity::Helo, from) => from.unwrap_or("").to_string(),
     };
-    let helo = if identity == Identity::Helo {
-        spf_domain.clone()
-    } else {
-        helo
+    let helo = match obs.helo.as_deref() {
+        Some(h) if identity == Identity::MailFrom && !h.is_empty() => h.to_string(),
+        _ => spf_domain.to_string(),
     };
     plan.primary = Some(Request {
         ip,
-        mail_from: mail_from.clone(),
-        helo: helo.clone(),
+        mail_from,
+        helo,
         identity,
     });
+    plan
+}
+
+/// Complete a [`primary`] plan with the related domains, the earlier hops and the SRS
+/// decoding of the envelope-from. Does nothing to a plan without a primary question.
+pub fn add_context(plan: &mut Plan, obs: &Observation) {
+    let (Some(primary), Some(spf_domain)) = (plan.primary.as_ref(), plan.spf_domain.as_deref())
+    else {
+        return;
+    };
+    let ip = primary.ip;
+    let helo = primary.helo.as_str();
+    let mail_from = primary.mail_from.as_str();
+    let identity = primary.identity;
 
     // Related domains, in the contract's order, without repeats and without spf_domain.
     let header_from = obs
@@ -183,7 +200,7 @@ pub fn plan(obs: &Observation) -> Plan {
     if let Some(from) = &header_from {
         candidates.push((from.clone(), Relation::HeaderFrom));
     }
-    if let Some(org) = organizational_domain(&spf_domain) {
+    if let Some(org) = organizational_domain(spf_domain) {
         candidates.push((org, Relation::OrganizationalDomain));
     }
     if let Some(org) = header_from.as_deref().and_then(organizational_domain) {
@@ -192,20 +209,21 @@ pub fn plan(obs: &Observation) -> Plan {
     if let Some(h) = obs.helo.as_deref() {
         candidates.push((h.trim_end_matches('.').to_ascii_lowercase(), Relation::Helo));
     }
+    let mut related: Vec<RelatedQuestion> = Vec::new();
     for (domain, relation) in candidates {
         if domain == spf_domain
             || !looks_like_domain(&domain)
-            || plan.related.iter().any(|r| r.domain == domain)
+            || related.iter().any(|r| r.domain == domain)
         {
             continue;
         }
         let request = Request {
             ip,
             mail_from: format!("postmaster@{domain}"),
-            helo: helo.clone(),
+            helo: helo.to_string(),
             identity: Identity::MailFrom,
         };
-        plan.related.push(RelatedQuestion {
+        related.push(RelatedQuestion {
             domain,
             relation,
             request,
@@ -213,13 +231,14 @@ pub fn plan(obs: &Observation) -> Plan {
     }
 
     // Forwarding: SRS envelope, and earlier hops run by someone other than the sender.
-    plan.srs = obs.envelope_from.as_deref().and_then(srs::decode);
-    let (hop_domain, hop_sender) = match &plan.srs {
+    let srs = obs.envelope_from.as_deref().and_then(srs::decode);
+    let mut hops: Vec<HopQuestion> = Vec::new();
+    let (hop_domain, hop_sender) = match &srs {
         Some(srs) => (
             srs.original_domain.clone(),
             format!("{}@{}", srs.original_local, srs.original_domain),
         ),
-        None => (spf_domain.clone(), mail_from.clone()),
+        None => (spf_domain.to_string(), mail_from.to_string()),
     };
     if identity == Identity::MailFrom && !hop_sender.is_empty() {
         let sender_org = organizational_domain(&hop_domain).unwrap_or_else(|| hop_domain.clone());
@@ -229,13 +248,13 @@ pub fn plan(obs: &Observation) -> Plan {
             .position(|h| h.ip.map(canonical_ip) == Some(ip));
         let client_names = client_hop
             .and_then(|i| obs.hops.get(i))
-            .map(|h| [h.helo.clone(), h.rdns.clone()])
+            .map(|h| [h.helo.as_deref(), h.rdns.as_deref()])
             .unwrap_or_default()
             .into_iter()
             .flatten()
-            .chain(obs.helo.clone());
+            .chain(obs.helo.as_deref());
         let client_is_sender = client_names
-            .filter_map(|n| organizational_domain(&n))
+            .filter_map(organizational_domain)
             .any(|org| org == sender_org);
         if !client_is_sender {
             let start = client_hop.map_or(1, |i| i + 1);
@@ -243,28 +262,30 @@ pub fn plan(obs: &Observation) -> Plan {
                 let Some(hop_ip) = hop.ip.map(canonical_ip) else {
                     continue;
                 };
-                if hop_ip == ip || is_internal(hop_ip) || plan.hops.iter().any(|h| h.ip == hop_ip) {
+                if hop_ip == ip || is_internal(hop_ip) || hops.iter().any(|h| h.ip == hop_ip) {
                     continue;
                 }
                 let request = Request {
                     ip: hop_ip,
                     mail_from: hop_sender.clone(),
-                    helo: hop.helo.clone().unwrap_or_else(|| helo.clone()),
+                    helo: hop.helo.clone().unwrap_or_else(|| helo.to_string()),
                     identity: Identity::MailFrom,
                 };
                 let name = hop.rdns.clone().or_else(|| hop.helo.clone());
-                plan.hops.push(HopQuestion {
+                hops.push(HopQuestion {
                     hop: index,
                     ip: hop_ip,
                     name,
                     domain: hop_domain.clone(),
                     request,
                 });
-                if plan.hops.len() == MAX_HOPS {
+                if hops.len() == MAX_HOPS {
                     break;
                 }
             }
         }
     }
-    plan
+    plan.related = related;
+    plan.hops = hops;
+    plan.srs = srs;
 }

@@ -172,7 +172,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         let input = &stats.input;
         eprint!(
             "spfsleuth: {} messages and {} log lines from {} files ({:.1} MB) in {:.2} s (reading done at {:.2} s); {} input problems\n{}\
-             DNS: {} questions from the SPF engine, {} sent upstream for {} distinct (name, type); {} SPF evaluations for {} requests\n",
+             DNS: {} questions from the SPF engine, {} sent upstream for {} distinct (name, type); {} SPF evaluations for {} requests ({} for related domains, {} for earlier hops)\n",
             input.messages,
             input.log_lines,
             input.files,
@@ -186,7 +186,16 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             dns.distinct,
             stats.evaluations_distinct,
             stats.evaluations_requested,
+            stats.related_requested,
+            stats.hops_requested,
         );
+        if let Some(cpu) = stats.cpu {
+            eprintln!(
+                "CPU: {:.2} s reading and extraction, {:.2} s evaluation, classification and output",
+                cpu.reading.as_secs_f64(),
+                cpu.evaluation.as_secs_f64()
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

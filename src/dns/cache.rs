@@ -7,6 +7,7 @@
 //! turn one slow domain into hours, and the verdict (temperror) would be the same. One run
 //! sees one consistent DNS, which is also what `--save-dns` records and `--zone` replays.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,13 +39,19 @@ struct Resolved {
 
 type Key = (String, RecordType);
 
+type Slot = Arc<OnceCell<Resolved>>;
+
+/// The cells of one name, at most one per record type (SPF asks a name for one or two).
+/// Keyed by name alone so that a question is looked up by `&str`, without building a key.
+type NameSlots = Vec<(RecordType, Slot)>;
+
 /// A caching, merging wrapper around any [`Lookup`].
 pub struct Cache {
     inner: Arc<dyn Lookup>,
     /// One cell per (normalised name, type). The first asker fills it; everyone else who
     /// asks meanwhile waits on the same cell (merged in flight). If the asker is cancelled,
     /// a waiter takes over.
-    slots: Mutex<HashMap<Key, Arc<OnceCell<Resolved>>>>,
+    slots: Mutex<HashMap<String, NameSlots>>,
     requests: AtomicU64,
     upstream: AtomicU64,
 }
@@ -64,7 +71,7 @@ impl Cache {
         }
     }
 
-    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<OnceCell<Resolved>>>> {
+    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<String, NameSlots>> {
         // A panic elsewhere while holding the lock cannot leave the map half-updated (each
         // operation is a single insert or read), so a poisoned lock is still usable.
         self.slots
@@ -76,7 +83,7 @@ impl Cache {
         CacheStats {
             requests: self.requests.load(Ordering::Relaxed),
             upstream: self.upstream.load(Ordering::Relaxed),
-            distinct: self.slots().len() as u64,
+            distinct: self.slots().values().map(|v| v.len() as u64).sum(),
         }
     }
 
@@ -84,7 +91,11 @@ impl Cache {
     fn answered(&self) -> BTreeMap<Key, Resolved> {
         self.slots()
             .iter()
-            .filter_map(|(key, cell)| cell.get().map(|r| (key.clone(), r.clone())))
+            .flat_map(|(name, cells)| {
+                cells.iter().filter_map(move |(rtype, cell)| {
+                    cell.get().map(|r| ((name.clone(), *rtype), r.clone()))
+                })
+            })
             .collect()
     }
 
@@ -247,18 +258,25 @@ impl Lookup for Cache {
     fn lookup<'a>(&'a self, name: &'a str, rtype: RecordType) -> LookupFuture<'a> {
         Box::pin(async move {
             self.requests.fetch_add(1, Ordering::Relaxed);
-            let name = normalize_name(name);
+            let name = normalized(name);
             let cell = {
                 let mut slots = self.slots();
-                match slots.get(&(name.clone(), rtype)) {
-                    Some(cell) => cell.clone(),
+                let cells = match slots.get_mut(name.as_ref()) {
+                    Some(cells) => cells,
+                    None => slots.entry(name.clone().into_owned()).or_default(),
+                };
+                match cells.iter().find(|(t, _)| *t == rtype) {
+                    Some((_, cell)) => cell.clone(),
                     None => {
                         let cell = Arc::new(OnceCell::new());
-                        slots.insert((name.clone(), rtype), cell.clone());
+                        cells.push((rtype, cell.clone()));
                         cell
                     }
                 }
             };
+            if let Some(resolved) = cell.get() {
+                return resolved.result.clone();
+            }
             let resolved = cell
                 .get_or_init(|| async {
                     self.upstream.fetch_add(1, Ordering::Relaxed);
@@ -269,5 +287,15 @@ impl Lookup for Cache {
                 .await;
             resolved.result.clone()
         })
+    }
+}
+
+/// [`normalize_name`] without a copy when the name is already normal (the common case).
+fn normalized(name: &str) -> Cow<'_, str> {
+    let trimmed = name.trim_end_matches('.');
+    if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(normalize_name(trimmed))
+    } else {
+        Cow::Borrowed(trimmed)
     }
 }

@@ -4,6 +4,8 @@
 //! Reading and extraction run on their own thread (rayon inside); rows wait in a bounded
 //! window for their evaluations, so memory stays flat and reading overlaps DNS.
 
+pub mod cpu;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,13 +26,32 @@ use crate::spf::{self, Evaluation, Problem, ProblemKind, Profile, Request};
 type EvaluationFuture = Shared<BoxFuture<'static, Arc<Evaluation>>>;
 
 /// Evaluates each distinct [`Request`] once per run; concurrent askers share the answer.
+///
+/// An evaluation decided by its domain's TXT answer alone (no SPF record, several records,
+/// a DNS failure: [`Evaluation::decided_by_domain_alone`]) is kept by domain instead: the
+/// related domains of a scan are mostly such domains, asked at every client IP.
 pub struct Evaluator {
     lookup: Arc<dyn Lookup>,
     profile: Arc<Profile>,
-    memo: Mutex<HashMap<Request, EvaluationFuture>>,
+    memo: Arc<Mutex<Memo>>,
     permits: Arc<Semaphore>,
     requested: AtomicU64,
     evaluated: Arc<AtomicU64>,
+    related_requested: AtomicU64,
+    hops_requested: AtomicU64,
+}
+
+#[derive(Default)]
+struct Memo {
+    by_request: HashMap<Request, EvaluationFuture>,
+    /// By [`spf::evaluated_domain`], exactly as written.
+    by_domain: HashMap<String, EvaluationFuture>,
+}
+
+fn lock(memo: &Mutex<Memo>) -> std::sync::MutexGuard<'_, Memo> {
+    // Every change to the memo is one insert or remove: a panic elsewhere cannot leave it
+    // half-updated, so a poisoned lock is still usable.
+    memo.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Evaluator {
@@ -39,48 +60,68 @@ impl Evaluator {
         Arc::new(Evaluator {
             lookup,
             profile: Arc::new(profile),
-            memo: Mutex::new(HashMap::new()),
+            memo: Arc::new(Mutex::new(Memo::default())),
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             requested: AtomicU64::new(0),
             evaluated: Arc::new(AtomicU64::new(0)),
+            related_requested: AtomicU64::new(0),
+            hops_requested: AtomicU64::new(0),
         })
     }
 
     /// The evaluation of `request`, started now or shared with an earlier asker. Must be
     /// awaited inside a tokio runtime.
     pub fn evaluate(&self, request: Request) -> EvaluationFuture {
+        self.evaluate_ref(&request)
+    }
+
+    /// [`Evaluator::evaluate`] that copies the request only when it is new.
+    pub fn evaluate_ref(&self, request: &Request) -> EvaluationFuture {
         self.requested.fetch_add(1, Ordering::Relaxed);
-        let mut memo = self
-            .memo
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(existing) = memo.get(&request) {
+        let mut memo = lock(&self.memo);
+        if let Some(existing) = memo.by_request.get(request) {
             return existing.clone();
         }
+        if let Some(existing) = memo.by_domain.get(spf::evaluated_domain(request)) {
+            return existing.clone();
+        }
+        let request = request.clone();
         let lookup = Arc::clone(&self.lookup);
         let profile = Arc::clone(&self.profile);
         let permits = Arc::clone(&self.permits);
         let evaluated = Arc::clone(&self.evaluated);
-        let key = request.clone();
+        let shared_memo = Arc::clone(&self.memo);
+        let request_key = request.clone();
+        // Evaluated inline by whoever polls the shared future first (the scan's own task):
+        // a spawned task per evaluation cost more in wake-ups and hand-offs between threads
+        // than the evaluation itself. A panic is caught and becomes a temperror row.
         let future = async move {
-            let permit = permits.acquire_owned().await.ok();
-            let task = tokio::spawn({
-                let request = request.clone();
-                async move {
-                    let evaluation = spf::check_host(&*lookup, &profile, &request).await;
-                    drop(permit);
+            let _permit = permits.acquire_owned().await.ok();
+            evaluated.fetch_add(1, Ordering::Relaxed);
+            let evaluation =
+                std::panic::AssertUnwindSafe(spf::check_host(&*lookup, &profile, &request))
+                    .catch_unwind()
+                    .await;
+            match evaluation {
+                Ok(evaluation) => {
+                    let evaluation = Arc::new(evaluation);
+                    if evaluation.decided_by_domain_alone() {
+                        let domain = spf::evaluated_domain(&request).to_string();
+                        let ready = futures::future::ready(Arc::clone(&evaluation))
+                            .boxed()
+                            .shared();
+                        let mut memo = lock(&shared_memo);
+                        memo.by_request.remove(&request);
+                        memo.by_domain.insert(domain, ready);
+                    }
                     evaluation
                 }
-            });
-            evaluated.fetch_add(1, Ordering::Relaxed);
-            match task.await {
-                Ok(evaluation) => Arc::new(evaluation),
-                Err(err) => Arc::new(internal_error(&request, &err.to_string())),
+                Err(panic) => Arc::new(internal_error(&request, &panic_text(&*panic))),
             }
         }
         .boxed()
         .shared();
-        memo.insert(key, future.clone());
+        memo.by_request.insert(request_key, future.clone());
         future
     }
 
@@ -113,47 +154,66 @@ fn internal_error(request: &Request, detail: &str) -> Evaluation {
     }
 }
 
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(text), _) => format!("the evaluation panicked: {text}"),
+        (_, Some(text)) => format!("the evaluation panicked: {text}"),
+        _ => "the evaluation panicked".to_string(),
+    }
+}
+
 /// Answer one observation's plan and classify it.
 pub async fn evaluate_observation(evaluator: &Evaluator, observation: Observation) -> Finding {
-    let plan = classify::plan::plan(&observation);
+    evaluate_boxed(evaluator, Box::new(observation)).await
+}
+
+/// [`evaluate_observation`] of an observation on the heap, as the reader hands them over: the
+/// future (one per row in the window) stays small enough for the allocator's thread cache.
+async fn evaluate_boxed(evaluator: &Evaluator, observation: Box<Observation>) -> Finding {
+    // Related domains and hops are planned only when the primary result asks for them.
+    let mut plan = classify::plan::primary(&observation);
+    let Some(request) = plan.primary.as_ref() else {
+        return classify::classify(*observation, &plan, Evidence::default());
+    };
+    let current = evaluator.evaluate_ref(request).await;
     let mut evidence = Evidence::default();
-    if let Some(request) = plan.primary.clone() {
-        let current = evaluator.evaluate(request).await;
-        if Plan::needs_context(current.result) {
-            let related = join_all(
-                plan.related
-                    .iter()
-                    .map(|q| evaluator.evaluate(q.request.clone())),
-            );
-            let hops = join_all(
-                plan.hops
-                    .iter()
-                    .map(|q| evaluator.evaluate(q.request.clone())),
-            );
-            let (related, hops) = join(related, hops).await;
-            evidence.related = plan
-                .related
+    if Plan::needs_context(current.result) {
+        classify::plan::add_context(&mut plan, &observation);
+        evaluator
+            .related_requested
+            .fetch_add(plan.related.len() as u64, Ordering::Relaxed);
+        evaluator
+            .hops_requested
+            .fetch_add(plan.hops.len() as u64, Ordering::Relaxed);
+        let related = join_all(
+            plan.related
                 .iter()
-                .zip(related)
-                .map(|(q, evaluation)| RelatedResult {
-                    domain: q.domain.clone(),
-                    relation: q.relation,
-                    evaluation,
-                })
-                .collect();
-            evidence.hops = plan
-                .hops
-                .iter()
-                .zip(hops)
-                .map(|(q, evaluation)| HopResult {
-                    question: q.clone(),
-                    evaluation,
-                })
-                .collect();
-        }
-        evidence.current = Some(current);
+                .map(|q| evaluator.evaluate_ref(&q.request)),
+        );
+        let hops = join_all(plan.hops.iter().map(|q| evaluator.evaluate_ref(&q.request)));
+        let (related, hops) = join(related, hops).await;
+        evidence.related = plan
+            .related
+            .iter()
+            .zip(related)
+            .map(|(q, evaluation)| RelatedResult {
+                domain: q.domain.clone(),
+                relation: q.relation,
+                evaluation,
+            })
+            .collect();
+        evidence.hops = plan
+            .hops
+            .iter()
+            .zip(hops)
+            .map(|(q, evaluation)| HopResult {
+                question: q.clone(),
+                evaluation,
+            })
+            .collect();
     }
-    classify::classify(observation, &plan, evidence)
+    evidence.current = Some(current);
+    classify::classify(*observation, &plan, evidence)
 }
 
 /// What the scan hands its caller, in input order.
@@ -182,9 +242,15 @@ pub struct ScanStats {
     pub problems: u64,
     pub evaluations_requested: u64,
     pub evaluations_distinct: u64,
+    /// Of the requests: for related domains, and for earlier hops (the rest are the
+    /// observations' own questions).
+    pub related_requested: u64,
+    pub hops_requested: u64,
     /// When the reader finished, from the start.
     pub reading: Duration,
     pub total: Duration,
+    /// CPU seconds of reading vs the rest (Linux only).
+    pub cpu: Option<cpu::CpuSplit>,
 }
 
 /// Progress reports while the scan runs (for a progress bar).
@@ -204,6 +270,7 @@ pub async fn scan(
     progress: &mut (dyn Progress + Send),
 ) -> Result<ScanStats, ScanError> {
     let start = Instant::now();
+    let cpu_mark = cpu::CpuMark::now();
     let evaluator = Evaluator::new(lookup, options.profile.clone(), options.concurrency);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Item>(options.window.clamp(16, 4096));
     let paths = options.paths.clone();
@@ -244,7 +311,7 @@ pub async fn scan(
                     Some(Item::Observation(obs)) => {
                         read += 1;
                         pending.push_back(async move {
-                            Row::Finding(Box::new(evaluate_observation(evaluator_ref, *obs).await))
+                            Row::Finding(Box::new(evaluate_boxed(evaluator_ref, obs).await))
                         }.boxed());
                     }
                     Some(Item::Problem(problem)) => {
@@ -261,7 +328,10 @@ pub async fn scan(
     stats.input = result.map_err(ScanError::Input)?;
     stats.reading = reading;
     (stats.evaluations_requested, stats.evaluations_distinct) = evaluator.counts();
+    stats.related_requested = evaluator.related_requested.load(Ordering::Relaxed);
+    stats.hops_requested = evaluator.hops_requested.load(Ordering::Relaxed);
     stats.total = start.elapsed();
+    stats.cpu = cpu_mark.and_then(|mark| mark.split());
     Ok(stats)
 }
 
@@ -276,4 +346,53 @@ pub enum ScanError {
     Thread(std::io::Error),
     #[error("the reader thread crashed")]
     ReaderPanicked,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::memory::MemoryZone;
+    use crate::model::Identity;
+
+    fn request(ip: &str, mail_from: &str) -> Request {
+        Request {
+            ip: ip.parse().unwrap(),
+            mail_from: mail_from.into(),
+            helo: "mail.example.org".into(),
+            identity: Identity::MailFrom,
+        }
+    }
+
+    #[test]
+    fn each_request_once_and_record_less_domains_once() {
+        let mut zone = MemoryZone::new();
+        zone.add_txt("listed.example", "v=spf1 ip4:192.0.2.0/24 -all");
+        let evaluator = Evaluator::new(Arc::new(zone), Profile::default(), 4);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let a = evaluator
+                .evaluate(request("192.0.2.1", "a@listed.example"))
+                .await;
+            let again = evaluator
+                .evaluate(request("192.0.2.1", "a@listed.example"))
+                .await;
+            let other_ip = evaluator
+                .evaluate(request("192.0.2.2", "a@listed.example"))
+                .await;
+            assert!(Arc::ptr_eq(&a, &again));
+            assert!(!Arc::ptr_eq(&a, &other_ip));
+            assert_eq!(evaluator.counts(), (3, 2));
+            let none = evaluator
+                .evaluate(request("192.0.2.1", "a@nowhere.example"))
+                .await;
+            let none_elsewhere = evaluator
+                .evaluate(request("198.51.100.7", "b@nowhere.example."))
+                .await;
+            assert_eq!(none.result, SpfResult::None);
+            assert!(Arc::ptr_eq(&none, &none_elsewhere));
+            assert_eq!(evaluator.counts(), (5, 3));
+        });
+    }
 }

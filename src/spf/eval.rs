@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use super::macros::{MacroLetter, MacroString, MacroValues};
 use super::record::{self, DomainSpec, Mechanism, ParsedRecord, Term};
 use super::trace::{DnsStep, Outcome, Step, Trace};
 use super::{Evaluation, Matched, Problem, ProblemKind, Profile, Request};
-use crate::dns::{Answer, DnsError, Lookup, RecordType};
+use crate::dns::{Answer, DnsError, Lookup, RecordType, TxtStrings};
 use crate::model::{Identity, SpfResult, canonical_ip};
 
 /// Include/redirect nesting deeper than this is a permerror even when a receiver profile
@@ -32,30 +33,13 @@ pub(super) async fn check_host(
 ) -> Evaluation {
     let ip = canonical_ip(request.ip);
     let helo = request.helo.trim().trim_end_matches('.').to_string();
+    let domain = evaluated_domain(request).to_string();
     // RFC 7208 §2.3/§2.4: the HELO identity and the null sender both use postmaster@HELO.
+    // §4.3: a missing local-part is "postmaster".
     let mail_from = request.mail_from.trim();
-    let (local, domain) = match request.identity {
-        Identity::Helo => ("postmaster".to_string(), helo.clone()),
-        Identity::MailFrom if mail_from.is_empty() => ("postmaster".to_string(), helo.clone()),
-        Identity::MailFrom => match mail_from.rfind('@') {
-            // §4.3: a missing local-part is "postmaster".
-            Some(at) => {
-                let local = &mail_from[..at];
-                let local = if local.is_empty() {
-                    "postmaster"
-                } else {
-                    local
-                };
-                (
-                    local.to_string(),
-                    mail_from[at + 1..].trim_end_matches('.').to_string(),
-                )
-            }
-            None => (
-                "postmaster".to_string(),
-                mail_from.trim_end_matches('.').to_string(),
-            ),
-        },
+    let local = match (request.identity, mail_from.rfind('@')) {
+        (Identity::MailFrom, Some(at)) if at > 0 => mail_from[..at].to_string(),
+        _ => "postmaster".to_string(),
     };
 
     let mut engine = Engine {
@@ -112,6 +96,22 @@ pub(super) async fn check_host(
     }
 }
 
+/// The `<domain>` argument of check_host() for a request (RFC 7208 §4.1): the HELO name for
+/// the HELO identity and for the null sender (§2.3, §2.4), else the domain of the MAIL FROM
+/// (all of it when it has no `@`); surrounding blanks and trailing dots dropped, case kept.
+pub fn evaluated_domain(request: &Request) -> &str {
+    let helo = request.helo.trim().trim_end_matches('.');
+    let mail_from = request.mail_from.trim();
+    match request.identity {
+        Identity::Helo => helo,
+        Identity::MailFrom if mail_from.is_empty() => helo,
+        Identity::MailFrom => match mail_from.rfind('@') {
+            Some(at) => mail_from[at + 1..].trim_end_matches('.'),
+            None => mail_from.trim_end_matches('.'),
+        },
+    }
+}
+
 /// §4.3: the `<domain>` must be a multi-label name with labels of 1 to 63 characters.
 /// Domain literals, bare IP addresses and names with odd characters are not domains.
 pub(crate) fn check_initial_domain(domain: &str) -> Result<(), String> {
@@ -155,7 +155,7 @@ pub(crate) fn check_query_name(name: &str) -> Result<(), String> {
             n.len()
         ));
     }
-    for label in n.split('.') {
+    for label in n.as_bytes().split(|&b| b == b'.') {
         if label.is_empty() {
             return Err("the name has an empty label".into());
         }
@@ -278,7 +278,7 @@ impl<'a> Engine<'a> {
         let (fetched, answer) = match self.lookup.lookup(name, rtype).await {
             Ok(answer) if answer.is_empty() => (Fetched::Void(false), format!("no data{void}")),
             Ok(answer) => {
-                let text = summarize(&answer);
+                let text = summary_of(&answer);
                 (Fetched::Answer(answer), text)
             }
             Err(DnsError::NxDomain) => (Fetched::Void(true), format!("NXDOMAIN{void}")),
@@ -521,15 +521,7 @@ impl<'a> Engine<'a> {
                 format!("DNS TXT query for {domain} returned another record type"),
             );
         };
-        let mut spf: Option<Vec<u8>> = None;
-        let mut count = 0;
-        for strings in records {
-            let joined = strings.concat();
-            if record::is_spf_record(&joined) {
-                count += 1;
-                spf.get_or_insert(joined);
-            }
-        }
+        let (count, parsed) = select_record(&answer, records);
         if count > 1 {
             let detail = format!("{count} SPF records published (there must be exactly one)");
             trace.note = Some(detail.clone());
@@ -540,7 +532,7 @@ impl<'a> Engine<'a> {
                 detail,
             );
         }
-        let Some(spf) = spf else {
+        let Some(parsed) = parsed else {
             return Verdict::error(
                 SpfResult::None,
                 ProblemKind::NoRecord,
@@ -555,7 +547,6 @@ impl<'a> Engine<'a> {
                 },
             );
         };
-        let parsed = parsed_record(&spf);
         trace.record = Some(parsed.text.clone());
 
         // §4.6: a syntax error anywhere is a permerror, before anything is evaluated.
@@ -609,9 +600,21 @@ impl<'a> Engine<'a> {
                 outcome: Outcome::NotMatched,
                 nested: None,
             };
-            let matched = self
-                .evaluate_mechanism(term, &directive.mechanism, domain, depth, &mut step)
-                .await;
+            // Mechanisms that ask the DNS run in a future of their own: inlined here they made
+            // every record's future larger than the allocator's per-thread cache serves.
+            let matched = match local_match(self.ip, &directive.mechanism) {
+                Some(matched) => Ok(matched),
+                None => {
+                    Box::pin(self.evaluate_mechanism(
+                        term,
+                        &directive.mechanism,
+                        domain,
+                        depth,
+                        &mut step,
+                    ))
+                    .await
+                }
+            };
             match matched {
                 Ok(false) => trace.steps.push(step),
                 Ok(true) => {
@@ -619,7 +622,7 @@ impl<'a> Engine<'a> {
                     trace.steps.push(step);
                     let result = directive.qualifier.result();
                     let explanation = if result == SpfResult::Fail && explain {
-                        self.explanation(parsed, domain, trace).await
+                        Box::pin(self.explanation(parsed, domain, trace)).await
                     } else {
                         None
                     };
@@ -650,9 +653,8 @@ impl<'a> Engine<'a> {
                 outcome: Outcome::Applied,
                 nested: None,
             };
-            let result = self
-                .redirect(term, spec, domain, depth, explain, &mut step)
-                .await;
+            let result =
+                Box::pin(self.redirect(term, spec, domain, depth, explain, &mut step)).await;
             if let Err(abort) = &result {
                 step.outcome = Outcome::Error(abort.problem.detail.clone());
             }
@@ -802,16 +804,11 @@ impl<'a> Engine<'a> {
         depth: u32,
         step: &mut Step,
     ) -> Result<bool, Abort> {
+        if let Some(matched) = local_match(self.ip, mechanism) {
+            return Ok(matched);
+        }
         match mechanism {
-            Mechanism::All => Ok(true),
-            Mechanism::Ip4 { network, prefix } => Ok(match self.ip {
-                IpAddr::V4(ip) => in_v4(ip, *network, prefix.unwrap_or(32)),
-                IpAddr::V6(_) => false,
-            }),
-            Mechanism::Ip6 { network, prefix } => Ok(match self.ip {
-                IpAddr::V6(ip) => in_v6(ip, *network, prefix.unwrap_or(128)),
-                IpAddr::V4(_) => false,
-            }),
+            Mechanism::All | Mechanism::Ip4 { .. } | Mechanism::Ip6 { .. } => Ok(false),
             Mechanism::Include { domain: spec } => {
                 self.count_lookup(domain, &term.text)?;
                 let target = self.expand_target(spec, domain, &mut step.lookups).await;
@@ -992,6 +989,23 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// §5.1, §5.6: the mechanisms decided without the DNS (`all`, `ip4`, `ip6`); `None` for the
+/// others.
+fn local_match(ip: IpAddr, mechanism: &Mechanism) -> Option<bool> {
+    match mechanism {
+        Mechanism::All => Some(true),
+        Mechanism::Ip4 { network, prefix } => Some(match ip {
+            IpAddr::V4(ip) => in_v4(ip, *network, prefix.unwrap_or(32)),
+            IpAddr::V6(_) => false,
+        }),
+        Mechanism::Ip6 { network, prefix } => Some(match ip {
+            IpAddr::V6(ip) => in_v6(ip, *network, prefix.unwrap_or(128)),
+            IpAddr::V4(_) => false,
+        }),
+        _ => None,
+    }
+}
+
 /// Records parsed on this thread, by text: the records of shared providers are met again and
 /// again in a batch, and parsing is the engine's main cost. Bounded: cleared when full, and
 /// records longer than any real one are parsed each time rather than kept.
@@ -1019,6 +1033,102 @@ fn parsed_record(text: &[u8]) -> Arc<ParsedRecord> {
         cache.insert(text.into(), Arc::clone(&parsed));
     });
     parsed
+}
+
+/// §4.5: how many of a TXT answer's records start with "v=spf1", and the parsed record when
+/// there is exactly one; from a per-thread memo by answer (see [`SUMMARIES`]), so that an
+/// answer met again is neither joined nor hashed again.
+fn select_record(
+    answer: &Arc<Answer>,
+    records: &[TxtStrings],
+) -> (usize, Option<Arc<ParsedRecord>>) {
+    let key = Arc::as_ptr(answer) as usize;
+    if let Some(hit) =
+        SELECTED.with(|memo| memo.borrow().get(&key).map(|(_, (c, p))| (*c, p.clone())))
+    {
+        return hit;
+    }
+    let mut spf: Option<Vec<u8>> = None;
+    let mut count = 0;
+    for strings in records {
+        let joined = strings.concat();
+        if record::is_spf_record(&joined) {
+            count += 1;
+            spf.get_or_insert(joined);
+        }
+    }
+    let parsed = match spf {
+        Some(text) if count == 1 => Some((parsed_record(&text), text.len())),
+        _ => None,
+    };
+    if parsed
+        .as_ref()
+        .is_none_or(|(_, len)| *len <= PARSED_CACHE_MAX_RECORD)
+    {
+        SELECTED.with(|memo| {
+            let mut memo = memo.borrow_mut();
+            if memo.len() >= SUMMARY_CACHE_SIZE {
+                memo.clear();
+            }
+            let kept = parsed.as_ref().map(|(p, _)| Arc::clone(p));
+            memo.insert(key, (Arc::clone(answer), (count, kept)));
+        });
+    }
+    (count, parsed.map(|(p, _)| p))
+}
+
+/// Trace summaries of answers on this thread, by answer: a run's DNS cache hands out the
+/// same `Arc<Answer>` for every question about one (name, type), and formatting it again for
+/// every evaluation cost more than the rest of the lookup. The entry holds the `Arc`, so its
+/// address cannot be reused by another answer while the entry exists. Bounded like
+/// [`PARSED`].
+const SUMMARY_CACHE_SIZE: usize = 4096;
+
+type ByAnswer<T> = HashMap<usize, (Arc<Answer>, T), BuildHasherDefault<AddressHasher>>;
+
+thread_local! {
+    static SUMMARIES: RefCell<ByAnswer<String>> = RefCell::new(HashMap::default());
+    static SELECTED: RefCell<ByAnswer<(usize, Option<Arc<ParsedRecord>>)>> =
+        RefCell::new(HashMap::default());
+}
+
+/// Hashes the address of an answer (never input-controlled): a multiplication.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29);
+    }
+}
+
+/// [`summarize`], from the per-thread memo.
+fn summary_of(answer: &Arc<Answer>) -> String {
+    let key = Arc::as_ptr(answer) as usize;
+    if let Some(text) = SUMMARIES.with(|memo| memo.borrow().get(&key).map(|(_, t)| t.clone())) {
+        return text;
+    }
+    let text = summarize(answer);
+    SUMMARIES.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if memo.len() >= SUMMARY_CACHE_SIZE {
+            memo.clear();
+        }
+        memo.insert(key, (Arc::clone(answer), text.clone()));
+    });
+    text
 }
 
 /// The start of every "no record" detail.

@@ -23,7 +23,7 @@ pub mod trace;
 
 pub(crate) mod eval;
 
-pub use eval::reverse_name;
+pub use eval::{evaluated_domain, reverse_name};
 
 use std::fmt;
 use std::net::IpAddr;
@@ -151,6 +151,16 @@ pub struct Evaluation {
     pub void_lookups: u32,
     /// The record-by-record account of the evaluation.
     pub trace: trace::Trace,
+}
+
+impl Evaluation {
+    /// Decided by the DNS answer for the evaluated domain's TXT records alone (no record, several
+    /// records, a DNS failure, or not a domain): no term was evaluated, so the same evaluation
+    /// holds for every request with the same [`evaluated_domain`], whatever its IP, sender or
+    /// HELO (under the same profile and the same DNS answers).
+    pub fn decided_by_domain_alone(&self) -> bool {
+        self.record.is_none()
+    }
 }
 
 /// Evaluate SPF for one request (RFC 7208 §4). Never fails: DNS and record problems are

@@ -620,3 +620,46 @@ fn control_characters_never_reach_the_rendered_trace_or_explanation() {
     );
     assert!(text.contains("\\u{1b}[2J"), "{text}");
 }
+
+/// What the scan's memo relies on: an evaluation without a record is the same whatever the
+/// IP, sender and HELO, and [`evaluated_domain`] names the domain as check_host() sees it.
+#[test]
+fn decided_by_domain_alone_is_the_same_for_every_request() {
+    let mut z = seed_zone();
+    z.add_txt("two.example", "v=spf1 -all");
+    z.add_txt("two.example", "v=spf1 +all");
+    z.add_a("host.example", "192.0.2.1".parse().unwrap());
+    let profile = Profile::default();
+    for domain in [
+        "nowhere.example",
+        "host.example",
+        "two.example",
+        "Single",
+        "[1.2.3.4]",
+    ] {
+        let first = request("192.0.2.1", &format!("a@{domain}"), "h.example");
+        let mut second = request("2001:db8::1", &format!("other@{domain}."), "x.example");
+        let a = check_with(&z, &profile, &first);
+        let b = check_with(&z, &profile, &second);
+        assert!(a.decided_by_domain_alone(), "{domain}");
+        assert_eq!(evaluated_domain(&first), evaluated_domain(&second));
+        assert_eq!(format!("{a:?}"), format!("{b:?}"), "{domain}");
+        // The null sender and the HELO identity evaluate the HELO name.
+        second.mail_from = String::new();
+        second.helo = format!(" {domain}. ");
+        assert_eq!(evaluated_domain(&second), domain);
+        second.identity = Identity::Helo;
+        second.mail_from = "x@y.example".into();
+        assert_eq!(evaluated_domain(&second), domain);
+    }
+    let with_record = check(&z, "203.0.113.154", "error@sub.example.co.jp");
+    assert!(!with_record.decided_by_domain_alone());
+    assert_eq!(
+        evaluated_domain(&request("192.0.2.1", "Error@Sub.Example.co.jp..", "h")),
+        "Sub.Example.co.jp"
+    );
+    assert_eq!(
+        evaluated_domain(&request("192.0.2.1", "bare.example", "h")),
+        "bare.example"
+    );
+}
