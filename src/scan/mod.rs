@@ -81,6 +81,9 @@ impl<K: std::hash::Hash + Eq> Generations<K> {
         if let Some(found) = self.current.get(key) {
             return Some(found.clone());
         }
+        if self.previous.is_empty() {
+            return None;
+        }
         let (key, found) = self.previous.remove_entry(key)?;
         self.insert(key, found.clone());
         Some(found)
