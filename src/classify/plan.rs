@@ -71,8 +71,12 @@ impl Plan {
 
 /// The organisational domain of `name` (RFC 7489 §3.2 via the Public Suffix List).
 pub fn organizational_domain(name: &str) -> Option<String> {
-    let name = name.trim_end_matches('.').to_ascii_lowercase();
-    psl::domain_str(&name).map(str::to_string)
+    let name = name.trim_end_matches('.');
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        psl::domain_str(&name.to_ascii_lowercase()).map(str::to_string)
+    } else {
+        psl::domain_str(name).map(str::to_string)
+    }
 }
 
 /// Addresses that can never be an Internet mail server: a verdict or hop with one of these

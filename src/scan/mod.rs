@@ -25,7 +25,8 @@ use crate::spf::{self, Evaluation, Problem, ProblemKind, Profile, Request};
 
 type EvaluationFuture = Shared<BoxFuture<'static, Arc<Evaluation>>>;
 
-/// Evaluates each distinct [`Request`] once per run; concurrent askers share the answer.
+/// Evaluates each distinct [`Request`] once (while it is among the last
+/// 2 x [`MEMO_GENERATION`] distinct ones); concurrent askers share the answer.
 ///
 /// An evaluation decided by its domain's TXT answer alone (no SPF record, several records,
 /// a DNS failure: [`Evaluation::decided_by_domain_alone`]) is kept by domain instead: the
@@ -43,9 +44,66 @@ pub struct Evaluator {
 
 #[derive(Default)]
 struct Memo {
-    by_request: HashMap<Request, EvaluationFuture>,
+    by_request: Generations<Request>,
     /// By [`spf::evaluated_domain`], exactly as written.
-    by_domain: HashMap<String, EvaluationFuture>,
+    by_domain: Generations<String>,
+}
+
+/// Entries per generation of the memo. An evaluation with its trace takes a few kilobytes:
+/// two generations bound the memo to some tens of megabytes however many distinct questions
+/// a run asks, and a question asked again after two generations is evaluated again (from
+/// the run's DNS cache, so with the same answers).
+const MEMO_GENERATION: usize = 16_384;
+
+/// A map that keeps its recent entries: when the current generation is full it becomes the
+/// previous one and the one before is dropped; a hit in the previous generation moves the
+/// entry back to the current one.
+struct Generations<K> {
+    current: HashMap<K, EvaluationFuture>,
+    previous: HashMap<K, EvaluationFuture>,
+}
+
+impl<K> Default for Generations<K> {
+    fn default() -> Self {
+        Generations {
+            current: HashMap::new(),
+            previous: HashMap::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq> Generations<K> {
+    fn get<Q>(&mut self, key: &Q) -> Option<EvaluationFuture>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        if let Some(found) = self.current.get(key) {
+            return Some(found.clone());
+        }
+        if self.previous.is_empty() {
+            return None;
+        }
+        let (key, found) = self.previous.remove_entry(key)?;
+        self.insert(key, found.clone());
+        Some(found)
+    }
+
+    fn insert(&mut self, key: K, value: EvaluationFuture) {
+        if self.current.len() >= MEMO_GENERATION {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(key, value);
+    }
+
+    fn remove<Q>(&mut self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        self.current.remove(key);
+        self.previous.remove(key);
+    }
 }
 
 fn lock(memo: &Mutex<Memo>) -> std::sync::MutexGuard<'_, Memo> {
@@ -80,10 +138,10 @@ impl Evaluator {
         self.requested.fetch_add(1, Ordering::Relaxed);
         let mut memo = lock(&self.memo);
         if let Some(existing) = memo.by_request.get(request) {
-            return existing.clone();
+            return existing;
         }
         if let Some(existing) = memo.by_domain.get(spf::evaluated_domain(request)) {
-            return existing.clone();
+            return existing;
         }
         let request = request.clone();
         let lookup = Arc::clone(&self.lookup);
@@ -361,6 +419,34 @@ mod tests {
             helo: "mail.example.org".into(),
             identity: Identity::MailFrom,
         }
+    }
+
+    #[test]
+    fn memo_keeps_two_generations() {
+        let ready = |n: u32| {
+            futures::future::ready(Arc::new(internal_error(
+                &request("192.0.2.1", "a@x.example"),
+                &n.to_string(),
+            )))
+            .boxed()
+            .shared()
+        };
+        let mut memo = Generations::<u32>::default();
+        for n in 0..MEMO_GENERATION as u32 {
+            memo.insert(n, ready(n));
+        }
+        // A new generation starts; 0 moves back from the previous one when asked for.
+        memo.insert(u32::MAX, ready(0));
+        assert!(memo.get(&0).is_some());
+        assert!(memo.current.contains_key(&0) && !memo.previous.contains_key(&0));
+        for n in 0..MEMO_GENERATION as u32 {
+            memo.insert(MEMO_GENERATION as u32 + n, ready(n));
+        }
+        // Two generations later, 1 is gone; the recently asked 0 is still there.
+        assert!(memo.get(&1).is_none());
+        assert!(memo.get(&0).is_some());
+        memo.remove(&0);
+        assert!(memo.get(&0).is_none());
     }
 
     #[test]
