@@ -65,7 +65,9 @@ pub enum Command {
     /// ip,sender,helo,result,matched,dns_lookups,void_lookups,explanation — one row per input
     /// line, in input order, evaluated concurrently. A malformed line gets a row with an empty
     /// result and a message on stderr.
-    #[command(after_long_help = "Examples:\n  spfsleuth check 198.51.100.154 error@sub.example.co.jp --helo sub.example.co.jp\n  spfsleuth check 192.0.2.1 '' --helo mail.example.com           # null sender\n  spfsleuth check 192.0.2.1 x --helo mail.example.com --identity helo\n  spfsleuth check --batch < tuples.tsv > results.csv")]
+    #[command(
+        after_long_help = "Examples:\n  spfsleuth check 198.51.100.154 error@sub.example.co.jp --helo sub.example.co.jp\n  spfsleuth check 192.0.2.1 '' --helo mail.example.com           # null sender\n  spfsleuth check 192.0.2.1 x --helo mail.example.com --identity helo\n  spfsleuth check --batch < tuples.tsv > results.csv"
+    )]
     Check(check::CheckArgs),
     /// Report problems in the SPF records of domains.
     Lint(lint::LintArgs),

@@ -4,21 +4,29 @@
 
 use std::io::{self, Write};
 
-/// Make a value safe to open in a spreadsheet: a leading `=`, `+`, `-`, `@`, tab or CR gets
-/// a `'` in front of it (the OWASP recommendation).
-pub fn neutralize(value: &str) -> std::borrow::Cow<'_, str> {
-    match value.as_bytes().first() {
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{value}").into(),
-        _ => value.into(),
-    }
-}
-
-/// Write one cell, quoted when needed (comma, quote, CR, LF), after neutralisation.
+/// Write one cell, quoted when needed (comma, quote, CR, LF), without copying the value. A
+/// leading `=`, `+`, `-`, `@`, tab or CR gets a `'` in front (the OWASP recommendation).
 pub fn write_cell(out: &mut dyn Write, value: &str) -> io::Result<()> {
-    let value = neutralize(value);
-    if value.contains([',', '"', '\r', '\n']) {
+    let formula = matches!(
+        value.as_bytes().first(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+    );
+    let quoted = value
+        .bytes()
+        .any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'));
+    if quoted {
         out.write_all(b"\"")?;
-        out.write_all(value.replace('"', "\"\"").as_bytes())?;
+    }
+    if formula {
+        out.write_all(b"'")?;
+    }
+    if quoted {
+        for (i, part) in value.split('"').enumerate() {
+            if i > 0 {
+                out.write_all(b"\"\"")?;
+            }
+            out.write_all(part.as_bytes())?;
+        }
         out.write_all(b"\"")
     } else {
         out.write_all(value.as_bytes())
