@@ -168,10 +168,10 @@ pub(crate) struct Draft {
 impl Draft {
     /// Take the keys of a Received-SPF-style list (also used for the key lists that
     /// spf-engine and vSMTP put in Authentication-Results comments and `reason=`).
-    pub fn take_pairs(&mut self, pairs: &[Pair]) {
+    pub fn take_pairs(&mut self, pairs: &[Pair<'_>]) {
         for pair in pairs {
-            let value = pair.value.as_str();
-            match pair.key.as_str() {
+            let value = pair.value.as_ref();
+            match pair.key.as_ref() {
                 "client-ip" | "client_ip" | "clientip" | "remoteip" if self.ip.is_none() => {
                     self.ip = ip_text(value);
                 }
@@ -424,7 +424,7 @@ pub(crate) struct Explanation {
     pub writer: Option<&'static str>,
     pub best_guess: bool,
     /// Key list inside the comment (spf-engine: `(client-ip=…; helo=…; envelope-from=…)`).
-    pub pairs: Vec<Pair>,
+    pub pairs: Vec<Pair<'static>>,
 }
 
 impl Explanation {
@@ -1060,8 +1060,14 @@ fn find_wording<'t>(
     tokens: &[&'t str],
     literals: &[Cow<'_, str>],
     ids: &[u8],
+    present: u64,
 ) -> Option<Captures<'t>> {
     let (anchor, [first, second]) = anchor?;
+    // Most wordings' anchor words are not in the comment at all.
+    let is_present = |id: Option<u8>| id.is_some_and(|id| id < 64 && present & (1 << id) != 0);
+    if !is_present(first) && !is_present(second) && first.is_some_and(|id| id < 64) {
+        return None;
+    }
     let subject_before = parts
         .get(..anchor)
         .is_some_and(|before| before.iter().any(|p| matches!(p, Part::Subject)));
@@ -1107,9 +1113,15 @@ pub(crate) fn explain(comment: &str) -> Explanation {
     let literals: Vec<Cow<'_, str>> = tokens.iter().map(|t| literal_form(t)).collect();
     let anchors = &*ANCHORS;
     let ids: Vec<u8> = literals.iter().map(|l| anchors.id_of(l)).collect();
+    // Which anchor words occur (ids below 64; the table has fewer).
+    let present = ids
+        .iter()
+        .filter(|&&id| id < 64)
+        .fold(0u64, |mask, &id| mask | (1 << id));
     let mut mail_spf = false;
     for (wording, &anchor) in WORDINGS.iter().zip(&anchors.per_wording) {
-        let Some(caps) = find_wording(wording.parts, anchor, &tokens, &literals, &ids) else {
+        let Some(caps) = find_wording(wording.parts, anchor, &tokens, &literals, &ids, present)
+        else {
             continue;
         };
         if explanation.implies.is_none() {
@@ -1156,7 +1168,10 @@ pub(crate) fn explain(comment: &str) -> Explanation {
     }
     // spf-engine appends the Received-SPF key list as a comment.
     if comment.contains('=') {
-        explanation.pairs = text::pairs(&text::lex(comment), is_received_spf_key);
+        explanation.pairs = text::pairs(&text::lex(comment), is_received_spf_key)
+            .into_iter()
+            .map(Pair::into_owned)
+            .collect();
     } else if explanation.ip.is_none() {
         // Unknown wording: one free-standing IP is the client's.
         let ips = text::find_ips(comment);
@@ -1188,6 +1203,10 @@ mod tests {
             assert!(matches!(wording.parts[k], Part::Word(_) | Part::Either(..)));
         }
         assert_eq!(anchors.id_of("no such word"), NO_ANCHOR);
+        assert!(
+            anchors.words.len() < 64,
+            "the presence mask needs ids below 64"
+        );
     }
 
     #[test]
