@@ -38,8 +38,8 @@
 //!   followed by `; `-separated notes (`best guess record`, the no-evaluation notes).
 
 use super::text::{
-    self, IpText, Item, Pair, clean_address, clean_prose_token, clean_value, domain_of, ip_text,
-    most_specific_host,
+    self, IpText, Item, Pair, clean_address, clean_prose_token_cow, clean_value, domain_of,
+    ip_text, most_specific_host,
 };
 use super::{RecordedVerdict, VerdictSource};
 use crate::model::{Identity, SpfResult};
@@ -133,16 +133,30 @@ pub(crate) enum Scope {
 
 impl Scope {
     fn from_word(word: &str) -> Option<Scope> {
-        let word = clean_prose_token(word).to_ascii_lowercase();
-        Some(match word.as_str() {
-            "mailfrom" | "mfrom" | "mail-from" | "mail_from" | "envelope-from" => {
+        let word = clean_prose_token_cow(word);
+        let is = |name: &str| word.eq_ignore_ascii_case(name);
+        Some(
+            if [
+                "mailfrom",
+                "mfrom",
+                "mail-from",
+                "mail_from",
+                "envelope-from",
+            ]
+            .iter()
+            .any(|name| is(name))
+            {
                 Scope::Spf(Identity::MailFrom)
-            }
-            "helo" | "ehlo" => Scope::Spf(Identity::Helo),
-            "pra" => Scope::NotSpf("Sender-ID pra"),
-            "from" => Scope::NotSpf("header From"),
-            _ => return None,
-        })
+            } else if is("helo") || is("ehlo") {
+                Scope::Spf(Identity::Helo)
+            } else if is("pra") {
+                Scope::NotSpf("Sender-ID pra")
+            } else if is("from") {
+                Scope::NotSpf("header From")
+            } else {
+                return None;
+            },
+        )
     }
 }
 
@@ -1025,24 +1039,25 @@ fn match_parts<'t>(
             true
         }
         Part::Subject => {
-            let mut joined = String::new();
+            // Copied only when the wording matches (or a split address is rejoined).
+            let mut joined: Cow<'_, str> = Cow::Borrowed("");
             for span in 1..=3usize {
                 let Some(&token) = tokens.get(at + span - 1) else {
                     return false;
                 };
-                let piece = clean_prose_token(token);
+                let piece = clean_prose_token_cow(token);
                 if span == 1 {
                     if piece.is_empty() || is_stop_word(&piece) {
                         return false;
                     }
                     joined = piece;
                 } else if text::rejoins(&joined, &piece) {
-                    joined.push_str(&piece);
+                    joined.to_mut().push_str(&piece);
                 } else {
                     return false;
                 }
                 if match_parts(rest, tokens, literals, at + span, caps) {
-                    caps.subject = Some(joined);
+                    caps.subject = Some(joined.into_owned());
                     return true;
                 }
             }

@@ -165,11 +165,19 @@ pub fn unquote(word: &str) -> String {
 /// non-compliant folder may have split the value (`a dmin@x`, `zhangyiqun\t@x`), and none of
 /// these values can contain whitespace.
 pub fn clean_value(raw: &str) -> String {
-    let unquoted: Cow<'_, str> = if raw.contains('"') {
-        Cow::Owned(unquote(raw))
-    } else {
-        Cow::Borrowed(raw)
-    };
+    clean_value_cow(raw).into_owned()
+}
+
+/// [`clean_value`], borrowing from `raw` when nothing inside needs removing (no quotes, no
+/// whitespace between the characters kept): the usual case.
+pub fn clean_value_cow(raw: &str) -> Cow<'_, str> {
+    if raw.contains('"') {
+        return Cow::Owned(clean_unquoted(&unquote(raw)).into_owned());
+    }
+    clean_unquoted(raw)
+}
+
+fn clean_unquoted(unquoted: &str) -> Cow<'_, str> {
     let mut s: &str = unquoted.trim();
     s = s.trim_end_matches([';', ',']);
     if s.len() >= 2 && s.starts_with('\'') && s.ends_with('\'') {
@@ -178,9 +186,9 @@ pub fn clean_value(raw: &str) -> String {
     s = s.strip_prefix('<').unwrap_or(s);
     s = s.strip_suffix('>').unwrap_or(s);
     if s.is_ascii() && !s.bytes().any(|b| matches!(b, b'\t'..=b'\r' | b' ')) {
-        return s.to_string();
+        return Cow::Borrowed(s);
     }
-    s.chars().filter(|c| !c.is_whitespace()).collect()
+    Cow::Owned(s.chars().filter(|c| !c.is_whitespace()).collect())
 }
 
 /// Clean an address, domain or HELO value: as [`clean_value`], and drop trailing `:` (no
@@ -196,10 +204,15 @@ pub fn clean_address(raw: &str) -> String {
 /// Clean a token taken out of prose (a comment): as [`clean_value`], and also drop trailing
 /// sentence punctuation (`:` `.` `)`) and single quotes around it.
 pub fn clean_prose_token(raw: &str) -> String {
+    clean_prose_token_cow(raw).into_owned()
+}
+
+/// [`clean_prose_token`], borrowing when it can (see [`clean_value_cow`]).
+pub fn clean_prose_token_cow(raw: &str) -> Cow<'_, str> {
     let trimmed = raw
         .trim_start_matches(['(', '\'', '"', '<', '['])
         .trim_end_matches([')', ':', '.', ',', ';', '\'', '"', '>']);
-    clean_value(trimmed)
+    clean_value_cow(trimmed)
 }
 
 /// What was written where an IP belongs.
@@ -215,12 +228,12 @@ pub enum IpText {
 /// Read the text in an IP slot: `1.2.3.4`, `[1.2.3.4]`, `IPv6:2001:db8::1`, `::ffff:1.2.3.4`,
 /// with quotes and sentence punctuation tolerated. `None` when the slot is empty.
 pub fn ip_text(raw: &str) -> Option<IpText> {
-    let cleaned = clean_value(raw);
-    let prose = clean_prose_token(raw);
+    let cleaned = clean_value_cow(raw);
+    let prose = clean_prose_token_cow(raw);
     if cleaned.is_empty() || prose.is_empty() {
         return None;
     }
-    for candidate in [cleaned.as_str(), prose.as_str()] {
+    for candidate in [cleaned.as_ref(), prose.as_ref()] {
         let mut s = candidate;
         s = s.strip_prefix('[').unwrap_or(s);
         s = s.strip_suffix(']').unwrap_or(s);
@@ -231,7 +244,7 @@ pub fn ip_text(raw: &str) -> Option<IpText> {
             return Some(IpText::Valid(ip));
         }
     }
-    Some(IpText::Placeholder(prose))
+    Some(IpText::Placeholder(prose.into_owned()))
 }
 
 /// Parse an IP, canonicalising IPv4-mapped IPv6; zone ids (`%eth0`) are dropped.
