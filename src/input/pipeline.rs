@@ -40,10 +40,11 @@ pub(crate) enum Unit {
 /// A piece of an mbox, cut after a line end.
 pub(crate) struct Chunk {
     pub source: Arc<str>,
-    /// Offset of `buf[0]` in the (decompressed) file.
+    /// Offset of `buf[start]` in the (decompressed) file.
     pub base: u64,
-    /// A recycled buffer; only `buf[..len]` is data.
+    /// A recycled buffer; only `buf[start..start + len]` is data.
     pub buf: Vec<u8>,
+    pub start: usize,
     pub len: usize,
     /// The previous chunk was cut inside a line (only for lines longer than a chunk).
     pub starts_mid_line: bool,
@@ -70,6 +71,7 @@ enum Done {
         first_separator: usize,
         open: Option<OpenMessage>,
         buf: Vec<u8>,
+        start: usize,
         len: usize,
         at_file_start: bool,
         at_eof: bool,
@@ -187,12 +189,13 @@ fn process_chunk(chunk: Chunk, shared: &Shared) -> Done {
         source,
         base,
         buf,
+        start,
         len,
         starts_mid_line,
         at_file_start,
         at_eof,
     } = chunk;
-    let data = buf.get(..len).unwrap_or(&buf);
+    let data = chunk_data(&buf, start, len);
     let split = split_chunk(
         data,
         base,
@@ -229,10 +232,17 @@ fn process_chunk(chunk: Chunk, shared: &Shared) -> Done {
         first_separator,
         open,
         buf,
+        start,
         len,
         at_file_start,
         at_eof,
     }
+}
+
+/// The data of a chunk: `buf[start..start + len]`.
+fn chunk_data(buf: &[u8], start: usize, len: usize) -> &[u8] {
+    buf.get(start..start.saturating_add(len))
+        .unwrap_or_default()
 }
 
 fn process(work: Work, shared: &Shared) -> Done {
@@ -271,16 +281,18 @@ struct SharedMbox {
     next_seq: u64,
 }
 
-/// Read the next chunk of a shared mbox (under its lock) and split and extract it (without
-/// the lock). `None` when everything has been read.
+/// Take the next chunk of a shared mbox (under its lock), read it (a file's without the
+/// lock) and split and extract it. `None` when everything has been read.
 fn read_and_process(shared_mbox: &Mutex<SharedMbox>, shared: &Shared) -> Option<(u64, MboxDone)> {
-    let (seq, ReadChunk { chunk, problem }) = {
+    let (seq, next) = {
         let mut mbox = shared_mbox.lock().ok()?;
-        let read = mbox.stream.next_chunk()?;
+        let next = mbox.stream.next()?;
         let seq = mbox.next_seq;
         mbox.next_seq += 1;
-        (seq, read)
+        (seq, next)
     };
+    // A file's chunk is read here, without the lock, in parallel with the other workers.
+    let ReadChunk { chunk, problem } = next.read();
     let last = chunk.at_eof;
     let chunk_source = chunk.source.clone();
     let done =
@@ -455,11 +467,12 @@ impl<'s> Consumer<'s> {
                 first_separator,
                 open,
                 buf,
+                start,
                 len,
                 at_file_start,
                 at_eof,
             } => {
-                let data = buf.get(..len).unwrap_or(&buf);
+                let data = chunk_data(&buf, start, len);
                 let prefix = data.get(..first_separator).unwrap_or(data);
                 if let Some(mut pending) = self.open.take() {
                     let separator_follows = first_separator < data.len();
