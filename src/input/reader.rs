@@ -473,8 +473,9 @@ impl<'a> Reader<'a> {
                 size,
                 chunk_size: chunk_size as u64,
                 // At least MIN_CHUNK: a separator line (at most 1000 bytes) that crosses a
-                // nominal start always ends within the window, so it is never cut.
-                lookahead: (chunk_size / 4).max(MIN_CHUNK).min(chunk_size) as u64,
+                // nominal start always ends within the window, so it is never cut. Small
+                // beside the chunk: the window is read twice (by both neighbours).
+                lookahead: (chunk_size / 16).max(MIN_CHUNK).min(chunk_size) as u64,
                 counted: counted as u64,
                 bytes: self.bytes.clone(),
             })),
