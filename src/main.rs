@@ -4,6 +4,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc instead of glibc malloc: observations are built on the worker threads and freed
+/// on the thread that writes them out, and glibc serialises such cross-thread frees on its
+/// arena locks (with 2 threads, thousands of futex waits per GB and ~25% more CPU than with
+/// 1). Measured on a generated 1 GB mbox (`benches/extract.sh`): 2 threads 0.38 -> 0.27 s,
+/// 1 thread 0.70 -> 0.50 s.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = spfsleuth::cli::Cli::parse();
     match spfsleuth::cli::run(cli) {

@@ -154,7 +154,7 @@ pub fn parse(value: &str, source: VerdictSource) -> Vec<RecordedVerdict> {
         let group = items.get(from..to).unwrap_or(&[]);
         for pair in text::pairs(group, is_property_key) {
             if matches!(
-                pair.key.as_str(),
+                pair.key.as_ref(),
                 "policy.iprev" | "smtp.remote-ip" | "smtp.client-ip"
             ) && let Some(IpText::Valid(ip)) = ip_text(&pair.value)
                 && ip_hint.is_none()

@@ -98,6 +98,45 @@ impl<'a> RawField<'a> {
     }
 }
 
+/// Reusable buffers for [`RawField::value_in`]: values that are only looked at (not kept)
+/// are unfolded into them instead of into a new string each.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    bytes: Vec<u8>,
+    text: String,
+}
+
+impl<'a> RawField<'a> {
+    /// The same text as [`RawField::value`], unfolded (when it must be) into `scratch`.
+    pub fn value_in<'s>(&self, scratch: &'s mut Scratch) -> &'s str
+    where
+        'a: 's,
+    {
+        let bytes: &'s [u8] = if memchr(b'\n', self.raw).is_none() {
+            self.raw
+        } else {
+            scratch.bytes.clear();
+            let mut rest = self.raw;
+            while let Some(nl) = memchr(b'\n', rest) {
+                let line = rest.get(..nl).unwrap_or(rest);
+                scratch
+                    .bytes
+                    .extend_from_slice(line.strip_suffix(b"\r").unwrap_or(line));
+                rest = rest.get(nl + 1..).unwrap_or(&[]);
+            }
+            scratch.bytes.extend_from_slice(rest);
+            &scratch.bytes
+        };
+        match std::str::from_utf8(bytes) {
+            Ok(text) if memchr(0, bytes).is_none() => text,
+            _ => {
+                scratch.text = lossy(bytes);
+                &scratch.text
+            }
+        }
+    }
+}
+
 fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).replace('\0', "\u{FFFD}")
 }
@@ -318,6 +357,10 @@ mod tests {
         let check = |block: &[u8]| {
             let (want, want_skipped) = parse_reference(block);
             let (got, got_skipped) = parse(block);
+            let mut scratch = Scratch::default();
+            for field in fields(block) {
+                assert_eq!(field.value_in(&mut scratch), field.value());
+            }
             assert_eq!(got, want, "{:?}", String::from_utf8_lossy(block));
             assert_eq!(
                 got_skipped,

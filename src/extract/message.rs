@@ -90,6 +90,7 @@ pub fn extract_message(message: &RawMessage, options: &ExtractOptions) -> Observ
     // anti-spam blobs and MIME fields that say nothing about SPF).
     let mut fields = header_block::fields(&message.header);
     let mut field_count = 0usize;
+    let mut scratch = header_block::Scratch::default();
     for field in fields.by_ref() {
         field_count += 1;
         match FieldKind::of(field.name) {
@@ -98,18 +99,20 @@ pub fn extract_message(message: &RawMessage, options: &ExtractOptions) -> Observ
                     dropped_hops += 1;
                     continue;
                 }
-                observation.hops.push(parse_received(&field.value()));
+                observation
+                    .hops
+                    .push(parse_received(field.value_in(&mut scratch)));
                 hop_fields.push(field.index);
             }
             FieldKind::Verdicts(_) if found.len() >= MAX_VERDICTS => dropped_verdicts += 1,
             FieldKind::Verdicts(kind) => {
-                let value = field.value();
+                let value = field.value_in(&mut scratch);
                 let verdicts = match kind.source {
-                    VerdictSource::ReceivedSpf => vec![received_spf::parse(&value)],
-                    source => auth_results::parse(&value, source),
+                    VerdictSource::ReceivedSpf => vec![received_spf::parse(value)],
+                    source => auth_results::parse(value, source),
                 };
                 let extra_names: Vec<String> = if kind.source == VerdictSource::ReceivedSpf {
-                    received_spf_names(&value)
+                    received_spf_names(value)
                 } else {
                     Vec::new()
                 };
@@ -128,7 +131,7 @@ pub fn extract_message(message: &RawMessage, options: &ExtractOptions) -> Observ
             }
             FieldKind::MessageId => {
                 if observation.message_id.is_none() {
-                    observation.message_id = message_id(&field.value());
+                    observation.message_id = message_id(field.value_in(&mut scratch));
                 }
             }
             FieldKind::From => {
@@ -151,7 +154,8 @@ pub fn extract_message(message: &RawMessage, options: &ExtractOptions) -> Observ
                 if found.len() < MAX_VERDICTS
                     && let Some(kind) = other_headers::kind(field.name)
                     && other_headers::may_carry_verdict(kind, field.raw())
-                    && let Some(verdict) = other_headers::parse(field.name, &field.value())
+                    && let Some(verdict) =
+                        other_headers::parse(field.name, field.value_in(&mut scratch))
                 {
                     found.push(Found::new(
                         verdict,

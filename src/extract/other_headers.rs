@@ -171,8 +171,8 @@ fn flat_list(value: &str, separator: &str, writer: &'static str) -> Option<Recor
             _ => continue,
         };
         pairs.push(Pair {
-            key: key.to_string(),
-            value,
+            key: key.into(),
+            value: value.into(),
         });
     }
     result_word.as_ref()?;

@@ -38,8 +38,8 @@
 //!   followed by `; `-separated notes (`best guess record`, the no-evaluation notes).
 
 use super::text::{
-    self, IpText, Item, Pair, clean_address, clean_prose_token, clean_value, domain_of, ip_text,
-    most_specific_host,
+    self, IpText, Item, Pair, clean_address, clean_prose_token_cow, clean_value, domain_of,
+    ip_text, most_specific_host,
 };
 use super::{RecordedVerdict, VerdictSource};
 use crate::model::{Identity, SpfResult};
@@ -133,16 +133,30 @@ pub(crate) enum Scope {
 
 impl Scope {
     fn from_word(word: &str) -> Option<Scope> {
-        let word = clean_prose_token(word).to_ascii_lowercase();
-        Some(match word.as_str() {
-            "mailfrom" | "mfrom" | "mail-from" | "mail_from" | "envelope-from" => {
+        let word = clean_prose_token_cow(word);
+        let is = |name: &str| word.eq_ignore_ascii_case(name);
+        Some(
+            if [
+                "mailfrom",
+                "mfrom",
+                "mail-from",
+                "mail_from",
+                "envelope-from",
+            ]
+            .iter()
+            .any(|name| is(name))
+            {
                 Scope::Spf(Identity::MailFrom)
-            }
-            "helo" | "ehlo" => Scope::Spf(Identity::Helo),
-            "pra" => Scope::NotSpf("Sender-ID pra"),
-            "from" => Scope::NotSpf("header From"),
-            _ => return None,
-        })
+            } else if is("helo") || is("ehlo") {
+                Scope::Spf(Identity::Helo)
+            } else if is("pra") {
+                Scope::NotSpf("Sender-ID pra")
+            } else if is("from") {
+                Scope::NotSpf("header From")
+            } else {
+                return None;
+            },
+        )
     }
 }
 
@@ -168,10 +182,10 @@ pub(crate) struct Draft {
 impl Draft {
     /// Take the keys of a Received-SPF-style list (also used for the key lists that
     /// spf-engine and vSMTP put in Authentication-Results comments and `reason=`).
-    pub fn take_pairs(&mut self, pairs: &[Pair]) {
+    pub fn take_pairs(&mut self, pairs: &[Pair<'_>]) {
         for pair in pairs {
-            let value = pair.value.as_str();
-            match pair.key.as_str() {
+            let value = pair.value.as_ref();
+            match pair.key.as_ref() {
                 "client-ip" | "client_ip" | "clientip" | "remoteip" if self.ip.is_none() => {
                     self.ip = ip_text(value);
                 }
@@ -424,7 +438,7 @@ pub(crate) struct Explanation {
     pub writer: Option<&'static str>,
     pub best_guess: bool,
     /// Key list inside the comment (spf-engine: `(client-ip=…; helo=…; envelope-from=…)`).
-    pub pairs: Vec<Pair>,
+    pub pairs: Vec<Pair<'static>>,
 }
 
 impl Explanation {
@@ -1025,24 +1039,25 @@ fn match_parts<'t>(
             true
         }
         Part::Subject => {
-            let mut joined = String::new();
+            // Copied only when the wording matches (or a split address is rejoined).
+            let mut joined: Cow<'_, str> = Cow::Borrowed("");
             for span in 1..=3usize {
                 let Some(&token) = tokens.get(at + span - 1) else {
                     return false;
                 };
-                let piece = clean_prose_token(token);
+                let piece = clean_prose_token_cow(token);
                 if span == 1 {
                     if piece.is_empty() || is_stop_word(&piece) {
                         return false;
                     }
                     joined = piece;
                 } else if text::rejoins(&joined, &piece) {
-                    joined.push_str(&piece);
+                    joined.to_mut().push_str(&piece);
                 } else {
                     return false;
                 }
                 if match_parts(rest, tokens, literals, at + span, caps) {
-                    caps.subject = Some(joined);
+                    caps.subject = Some(joined.into_owned());
                     return true;
                 }
             }
@@ -1060,8 +1075,14 @@ fn find_wording<'t>(
     tokens: &[&'t str],
     literals: &[Cow<'_, str>],
     ids: &[u8],
+    present: u64,
 ) -> Option<Captures<'t>> {
     let (anchor, [first, second]) = anchor?;
+    // Most wordings' anchor words are not in the comment at all.
+    let is_present = |id: Option<u8>| id.is_some_and(|id| id < 64 && present & (1 << id) != 0);
+    if !is_present(first) && !is_present(second) && first.is_some_and(|id| id < 64) {
+        return None;
+    }
     let subject_before = parts
         .get(..anchor)
         .is_some_and(|before| before.iter().any(|p| matches!(p, Part::Subject)));
@@ -1107,9 +1128,15 @@ pub(crate) fn explain(comment: &str) -> Explanation {
     let literals: Vec<Cow<'_, str>> = tokens.iter().map(|t| literal_form(t)).collect();
     let anchors = &*ANCHORS;
     let ids: Vec<u8> = literals.iter().map(|l| anchors.id_of(l)).collect();
+    // Which anchor words occur (ids below 64; the table has fewer).
+    let present = ids
+        .iter()
+        .filter(|&&id| id < 64)
+        .fold(0u64, |mask, &id| mask | (1 << id));
     let mut mail_spf = false;
     for (wording, &anchor) in WORDINGS.iter().zip(&anchors.per_wording) {
-        let Some(caps) = find_wording(wording.parts, anchor, &tokens, &literals, &ids) else {
+        let Some(caps) = find_wording(wording.parts, anchor, &tokens, &literals, &ids, present)
+        else {
             continue;
         };
         if explanation.implies.is_none() {
@@ -1156,7 +1183,10 @@ pub(crate) fn explain(comment: &str) -> Explanation {
     }
     // spf-engine appends the Received-SPF key list as a comment.
     if comment.contains('=') {
-        explanation.pairs = text::pairs(&text::lex(comment), is_received_spf_key);
+        explanation.pairs = text::pairs(&text::lex(comment), is_received_spf_key)
+            .into_iter()
+            .map(Pair::into_owned)
+            .collect();
     } else if explanation.ip.is_none() {
         // Unknown wording: one free-standing IP is the client's.
         let ips = text::find_ips(comment);
@@ -1188,6 +1218,10 @@ mod tests {
             assert!(matches!(wording.parts[k], Part::Word(_) | Part::Either(..)));
         }
         assert_eq!(anchors.id_of("no such word"), NO_ANCHOR);
+        assert!(
+            anchors.words.len() < 64,
+            "the presence mask needs ids below 64"
+        );
     }
 
     #[test]

@@ -40,7 +40,7 @@ fn is_space(b: u8) -> bool {
 /// `)` counts as whitespace.
 pub fn lex(value: &str) -> Vec<Item<'_>> {
     let bytes = value.as_bytes();
-    let mut items = Vec::new();
+    let mut items = Vec::with_capacity(16);
     let mut i = 0usize;
     let mut space = false;
     let mut quotes_usable = true;
@@ -165,11 +165,19 @@ pub fn unquote(word: &str) -> String {
 /// non-compliant folder may have split the value (`a dmin@x`, `zhangyiqun\t@x`), and none of
 /// these values can contain whitespace.
 pub fn clean_value(raw: &str) -> String {
-    let unquoted: Cow<'_, str> = if raw.contains('"') {
-        Cow::Owned(unquote(raw))
-    } else {
-        Cow::Borrowed(raw)
-    };
+    clean_value_cow(raw).into_owned()
+}
+
+/// [`clean_value`], borrowing from `raw` when nothing inside needs removing (no quotes, no
+/// whitespace between the characters kept): the usual case.
+pub fn clean_value_cow(raw: &str) -> Cow<'_, str> {
+    if raw.contains('"') {
+        return Cow::Owned(clean_unquoted(&unquote(raw)).into_owned());
+    }
+    clean_unquoted(raw)
+}
+
+fn clean_unquoted(unquoted: &str) -> Cow<'_, str> {
     let mut s: &str = unquoted.trim();
     s = s.trim_end_matches([';', ',']);
     if s.len() >= 2 && s.starts_with('\'') && s.ends_with('\'') {
@@ -178,9 +186,9 @@ pub fn clean_value(raw: &str) -> String {
     s = s.strip_prefix('<').unwrap_or(s);
     s = s.strip_suffix('>').unwrap_or(s);
     if s.is_ascii() && !s.bytes().any(|b| matches!(b, b'\t'..=b'\r' | b' ')) {
-        return s.to_string();
+        return Cow::Borrowed(s);
     }
-    s.chars().filter(|c| !c.is_whitespace()).collect()
+    Cow::Owned(s.chars().filter(|c| !c.is_whitespace()).collect())
 }
 
 /// Clean an address, domain or HELO value: as [`clean_value`], and drop trailing `:` (no
@@ -196,10 +204,15 @@ pub fn clean_address(raw: &str) -> String {
 /// Clean a token taken out of prose (a comment): as [`clean_value`], and also drop trailing
 /// sentence punctuation (`:` `.` `)`) and single quotes around it.
 pub fn clean_prose_token(raw: &str) -> String {
+    clean_prose_token_cow(raw).into_owned()
+}
+
+/// [`clean_prose_token`], borrowing when it can (see [`clean_value_cow`]).
+pub fn clean_prose_token_cow(raw: &str) -> Cow<'_, str> {
     let trimmed = raw
         .trim_start_matches(['(', '\'', '"', '<', '['])
         .trim_end_matches([')', ':', '.', ',', ';', '\'', '"', '>']);
-    clean_value(trimmed)
+    clean_value_cow(trimmed)
 }
 
 /// What was written where an IP belongs.
@@ -215,12 +228,12 @@ pub enum IpText {
 /// Read the text in an IP slot: `1.2.3.4`, `[1.2.3.4]`, `IPv6:2001:db8::1`, `::ffff:1.2.3.4`,
 /// with quotes and sentence punctuation tolerated. `None` when the slot is empty.
 pub fn ip_text(raw: &str) -> Option<IpText> {
-    let cleaned = clean_value(raw);
-    let prose = clean_prose_token(raw);
+    let cleaned = clean_value_cow(raw);
+    let prose = clean_prose_token_cow(raw);
     if cleaned.is_empty() || prose.is_empty() {
         return None;
     }
-    for candidate in [cleaned.as_str(), prose.as_str()] {
+    for candidate in [cleaned.as_ref(), prose.as_ref()] {
         let mut s = candidate;
         s = s.strip_prefix('[').unwrap_or(s);
         s = s.strip_suffix(']').unwrap_or(s);
@@ -231,7 +244,7 @@ pub fn ip_text(raw: &str) -> Option<IpText> {
             return Some(IpText::Valid(ip));
         }
     }
-    Some(IpText::Placeholder(prose))
+    Some(IpText::Placeholder(prose.into_owned()))
 }
 
 /// Parse an IP, canonicalising IPv4-mapped IPv6; zone ids (`%eth0`) are dropped.
@@ -244,24 +257,46 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
 /// must not be glued to letters or digits (`ip4:1.2.3.0/24` and `1.2.3.4.example.com` are not
 /// addresses of anything), may carry trailing sentence punctuation, and must contain a digit.
 pub fn find_ips(text: &str) -> Vec<IpAddr> {
+    // An IP run (hex digits, `:`, `.`) is free-standing when the bytes around it are
+    // neither IP characters (it is maximal) nor glue: so it is exactly a maximal run of
+    // IP-or-glue bytes that holds no glue byte. Whole words are skipped at once.
+    const OTHER: u8 = 0;
+    const IP: u8 = 1;
+    const GLUE: u8 = 2;
+    const CLASS: [u8; 256] = {
+        let mut class = [OTHER; 256];
+        let mut b = 0usize;
+        while b < 128 {
+            let c = b as u8;
+            class[b] = if c.is_ascii_hexdigit() || c == b':' || c == b'.' {
+                IP
+            } else if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'@' | b'/') {
+                GLUE
+            } else {
+                OTHER
+            };
+            b += 1;
+        }
+        class
+    };
     let bytes = text.as_bytes();
+    let class_at = |i: usize| bytes.get(i).map_or(OTHER, |&b| CLASS[usize::from(b)]);
     let mut found = Vec::new();
     let mut i = 0usize;
-    let is_ip_char = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
-    let is_glue = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'@' | b'/');
     while i < bytes.len() {
-        let Some(&b) = bytes.get(i) else { break };
-        if !is_ip_char(b) {
+        while i < bytes.len() && class_at(i) == OTHER {
             i += 1;
-            continue;
         }
         let start = i;
-        while bytes.get(i).is_some_and(|&c| is_ip_char(c)) {
+        let mut glued = false;
+        while i < bytes.len() {
+            match class_at(i) {
+                OTHER => break,
+                class => glued |= class == GLUE,
+            }
             i += 1;
         }
-        let glued_before = start > 0 && bytes.get(start - 1).is_some_and(|&c| is_glue(c));
-        let glued_after = bytes.get(i).is_some_and(|&c| is_glue(c));
-        if glued_before || glued_after {
+        if start == i || glued {
             continue;
         }
         let Some(run) = text.get(start..i) else {
@@ -396,9 +431,28 @@ where
 /// One `key=value` pair of a list (RFC 7208 §9.1 `key-value-list`): key lower-cased, value
 /// raw (quotes kept).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pair {
-    pub key: String,
-    pub value: String,
+pub struct Pair<'a> {
+    pub key: Cow<'a, str>,
+    pub value: Cow<'a, str>,
+}
+
+impl Pair<'_> {
+    /// The same pair, owning its text.
+    pub fn into_owned(self) -> Pair<'static> {
+        Pair {
+            key: Cow::Owned(self.key.into_owned()),
+            value: Cow::Owned(self.value.into_owned()),
+        }
+    }
+}
+
+/// `text` lower-cased (ASCII), borrowed when it is already.
+pub fn ascii_lowercase(text: &str) -> Cow<'_, str> {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(text.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 /// Assemble `key=value` pairs from lexed items, tolerating what real writers and broken
@@ -411,8 +465,8 @@ pub struct Pair {
 /// - anything else that is not `key=value` is skipped.
 ///
 /// Comments are skipped (the caller reads them separately) and break rejoining.
-pub fn pairs(items: &[Item<'_>], is_known_key: impl Fn(&str) -> bool) -> Vec<Pair> {
-    let mut out: Vec<Pair> = Vec::new();
+pub fn pairs<'a>(items: &[Item<'a>], is_known_key: impl Fn(&str) -> bool) -> Vec<Pair<'a>> {
+    let mut out: Vec<Pair<'a>> = Vec::new();
     let mut pending: Option<usize> = None;
     let mut rejoin: Option<usize> = None;
     for item in items {
@@ -424,41 +478,41 @@ pub fn pairs(items: &[Item<'_>], is_known_key: impl Fn(&str) -> bool) -> Vec<Pai
             Item::Comment(_) => rejoin = None,
             Item::Word { text, after_space } => {
                 if let Some((key, value)) = key_value(text) {
-                    let key = key.to_ascii_lowercase();
+                    let key = ascii_lowercase(key);
                     if let Some(p) = pending
                         && !is_known_key(&key)
                         && let Some(pair) = out.get_mut(p)
                     {
-                        pair.value = text.to_string();
+                        pair.value = Cow::Borrowed(text);
                         pending = None;
                         rejoin = Some(p);
                         continue;
                     }
                     out.push(Pair {
                         key,
-                        value: value.to_string(),
+                        value: Cow::Borrowed(value),
                     });
                     let index = out.len() - 1;
                     pending = value.is_empty().then_some(index);
                     rejoin = (!value.is_empty()).then_some(index);
                 } else if let Some(key) = text.strip_suffix(':')
-                    && is_known_key(&key.to_ascii_lowercase())
+                    && is_known_key(&ascii_lowercase(key))
                 {
                     out.push(Pair {
-                        key: key.to_ascii_lowercase(),
-                        value: String::new(),
+                        key: ascii_lowercase(key),
+                        value: Cow::Borrowed(""),
                     });
                     pending = Some(out.len() - 1);
                     rejoin = None;
                 } else if let Some(pair) = pending.and_then(|p| out.get_mut(p)) {
-                    pair.value = text.to_string();
+                    pair.value = Cow::Borrowed(text);
                     rejoin = pending;
                     pending = None;
                 } else if let Some(pair) = rejoin.and_then(|r| out.get_mut(r))
                     && after_space
                     && rejoins(&pair.value, text)
                 {
-                    pair.value.push_str(text);
+                    pair.value.to_mut().push_str(text);
                 } else {
                     rejoin = None;
                 }
@@ -488,11 +542,13 @@ pub fn rejoins(prev: &str, next: &str) -> bool {
 /// The words of a text with runs of whitespace (and NUL) collapsed, for matching prose.
 pub fn words(text: &str) -> Vec<&str> {
     let bytes = text.as_bytes();
+    // ASCII whitespace and NUL separate; a non-ASCII byte may start a whitespace character.
     let separator = |i: usize| match bytes.get(i) {
-        Some(0) => 1,
-        _ => whitespace_len(text, i),
+        Some(&b) if b < 0x80 => usize::from(matches!(b, 0 | b'\t'..=b'\r' | b' ')),
+        Some(_) => whitespace_len(text, i),
+        None => 0,
     };
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(16);
     let mut i = 0usize;
     while i < bytes.len() {
         let skip = separator(i);
@@ -501,6 +557,7 @@ pub fn words(text: &str) -> Vec<&str> {
             continue;
         }
         let start = i;
+        i += 1;
         while i < bytes.len() && separator(i) == 0 {
             i += 1;
         }
@@ -560,6 +617,77 @@ mod tests {
         Item::Word {
             text,
             after_space: true,
+        }
+    }
+
+    /// The byte-at-a-time `find_ips` the class scan replaced, as the reference.
+    fn find_ips_reference(text: &str) -> Vec<IpAddr> {
+        let bytes = text.as_bytes();
+        let mut found = Vec::new();
+        let mut i = 0usize;
+        let is_ip_char = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
+        let is_glue = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'@' | b'/');
+        while i < bytes.len() {
+            let b = bytes[i];
+            if !is_ip_char(b) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < bytes.len() && is_ip_char(bytes[i]) {
+                i += 1;
+            }
+            let glued_before = start > 0 && is_glue(bytes[start - 1]);
+            let glued_after = i < bytes.len() && is_glue(bytes[i]);
+            if glued_before || glued_after {
+                continue;
+            }
+            let run = text[start..i].trim_end_matches(['.', ':']);
+            if run.bytes().any(|c| c.is_ascii_digit())
+                && let Some(ip) = parse_ip(run)
+                && !ip.is_unspecified()
+            {
+                found.push(ip);
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn class_scan_finds_the_same_ips() {
+        let alphabet = [
+            "1",
+            "2.",
+            "3",
+            ".4",
+            ":",
+            "::",
+            "a",
+            "f",
+            "g",
+            "-",
+            "@",
+            "/",
+            " ",
+            "(",
+            ")",
+            "é",
+            "[",
+            "]",
+            "192.0.2.1",
+            "2001:db8::1",
+        ];
+        let mut state = 0x0f1e_2d3c_4b5a_6978u64;
+        for _ in 0..50_000 {
+            let mut value = String::new();
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            for k in 0..(state % 12) {
+                let pick = state.rotate_left(k as u32 * 5) % alphabet.len() as u64;
+                value.push_str(alphabet[pick as usize]);
+            }
+            assert_eq!(find_ips(&value), find_ips_reference(&value), "{value:?}");
         }
     }
 
@@ -726,7 +854,7 @@ mod tests {
         );
         let kv: Vec<(&str, &str)> = got
             .iter()
-            .map(|p| (p.key.as_str(), p.value.as_str()))
+            .map(|p| (p.key.as_ref(), p.value.as_ref()))
             .collect();
         assert_eq!(
             kv,

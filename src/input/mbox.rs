@@ -290,9 +290,21 @@ pub(crate) fn continue_open(
 ) -> Option<BlockEnd> {
     let at_line_start = open.header.is_empty() || open.header.ends_with(b"\n");
     let budget = header_cap.saturating_sub(open.header.len());
+    // The block so far ends with whole lines: a cap that falls inside this piece's first
+    // line keeps none of it (as it would if the block were in one piece), instead of the
+    // cut-at-the-budget that `find_header_end` falls back to without an earlier line.
+    let whole_lines_so_far = at_line_start && !open.header.is_empty();
     let (taken, end) = match find_header_end(prefix, at_line_start, budget) {
         HeaderEnd::Blank(n) => (n, Some(BlockEnd::Blank)),
-        HeaderEnd::Capped(n) => (n, Some(BlockEnd::Capped)),
+        HeaderEnd::Capped(n) => {
+            let ends_line = n == 0 || prefix.get(n - 1) == Some(&b'\n');
+            let n = if whole_lines_so_far && !ends_line {
+                0
+            } else {
+                n
+            };
+            (n, Some(BlockEnd::Capped))
+        }
         HeaderEnd::Open if separator_follows => (prefix.len(), Some(BlockEnd::Separator)),
         HeaderEnd::Open if at_eof => (prefix.len(), Some(BlockEnd::EndOfFile)),
         HeaderEnd::Open => (prefix.len(), None),
@@ -422,6 +434,22 @@ From c@d Sat Jan  1 10:00:01 2022\nB: 2\nFrom e@f Sat Jan  1 10:00:02 2022\nC: 3
             Some(BlockEnd::Blank)
         );
         assert_eq!(open.header, b"A: 1\nB: 2\nC: 3\nD: 4\n");
+    }
+
+    #[test]
+    fn continue_open_caps_at_a_line_end() {
+        // The cap falls inside the first line of the next piece: that line is not taken.
+        let mut open = OpenMessage {
+            source: Arc::from("x"),
+            offset: 0,
+            separator: Separator::default(),
+            header: b"A: 1\n".to_vec(),
+        };
+        assert_eq!(
+            continue_open(&mut open, b"B: 22222\nC: 3\n\n", false, false, 8),
+            Some(BlockEnd::Capped)
+        );
+        assert_eq!(open.header, b"A: 1\n");
     }
 
     #[test]

@@ -194,9 +194,13 @@ pub fn read_inputs_tuned(
         .thread_name(|i| format!("spfsleuth-extract-{i}"))
         .build()
         .map_err(|err| InputError::Threads(err.to_string()))?;
+    // The consumer (this thread, which also feeds the sink) shares the cores with the
+    // workers: when it is descheduled for a time slice, the workers must be able to go on.
+    // A 1 MB chunk is about half a millisecond of work, so 8 per worker (plus 16) give them
+    // several milliseconds of slack; 64 at most keeps memory flat (about 1 MB each).
     let max_in_flight = tuning
         .max_in_flight
-        .unwrap_or((2 * threads + 2).clamp(4, 32));
+        .unwrap_or_else(|| (8 * threads + 16).min(64));
     let shared = std::sync::Arc::new(pipeline::Shared {
         extract: options.extract.clone(),
         header_cap: tuning.header_cap.max(1),

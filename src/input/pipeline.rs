@@ -40,10 +40,11 @@ pub(crate) enum Unit {
 /// A piece of an mbox, cut after a line end.
 pub(crate) struct Chunk {
     pub source: Arc<str>,
-    /// Offset of `buf[0]` in the (decompressed) file.
+    /// Offset of `buf[start]` in the (decompressed) file.
     pub base: u64,
-    /// A recycled buffer; only `buf[..len]` is data.
+    /// A recycled buffer; only `buf[start..start + len]` is data.
     pub buf: Vec<u8>,
+    pub start: usize,
     pub len: usize,
     /// The previous chunk was cut inside a line (only for lines longer than a chunk).
     pub starts_mid_line: bool,
@@ -70,6 +71,7 @@ enum Done {
         first_separator: usize,
         open: Option<OpenMessage>,
         buf: Vec<u8>,
+        start: usize,
         len: usize,
         at_file_start: bool,
         at_eof: bool,
@@ -187,12 +189,13 @@ fn process_chunk(chunk: Chunk, shared: &Shared) -> Done {
         source,
         base,
         buf,
+        start,
         len,
         starts_mid_line,
         at_file_start,
         at_eof,
     } = chunk;
-    let data = buf.get(..len).unwrap_or(&buf);
+    let data = chunk_data(&buf, start, len);
     let split = split_chunk(
         data,
         base,
@@ -229,10 +232,17 @@ fn process_chunk(chunk: Chunk, shared: &Shared) -> Done {
         first_separator,
         open,
         buf,
+        start,
         len,
         at_file_start,
         at_eof,
     }
+}
+
+/// The data of a chunk: `buf[start..start + len]`.
+fn chunk_data(buf: &[u8], start: usize, len: usize) -> &[u8] {
+    buf.get(start..start.saturating_add(len))
+        .unwrap_or_default()
 }
 
 fn process(work: Work, shared: &Shared) -> Done {
@@ -269,6 +279,40 @@ struct MboxDone {
 struct SharedMbox {
     stream: Box<MboxStream>,
     next_seq: u64,
+}
+
+/// Take the next chunk of a shared mbox (under its lock), read it (a file's without the
+/// lock) and split and extract it. `None` when everything has been read.
+fn read_and_process(shared_mbox: &Mutex<SharedMbox>, shared: &Shared) -> Option<(u64, MboxDone)> {
+    let (seq, next) = {
+        let mut mbox = shared_mbox.lock().ok()?;
+        let next = mbox.stream.next()?;
+        let seq = mbox.next_seq;
+        mbox.next_seq += 1;
+        (seq, next)
+    };
+    // A file's chunk is read here, without the lock, in parallel with the other workers.
+    let ReadChunk { chunk, problem } = next.read();
+    let last = chunk.at_eof;
+    let chunk_source = chunk.source.clone();
+    let done =
+        catch_unwind(AssertUnwindSafe(|| process_chunk(chunk, shared))).unwrap_or_else(|panic| {
+            internal_error(
+                chunk_source,
+                &format!(
+                    "while splitting input ({}); please report it",
+                    panic_text(&*panic)
+                ),
+            )
+        });
+    Some((
+        seq,
+        MboxDone {
+            done,
+            problem,
+            last,
+        },
+    ))
 }
 
 /// The consumer side, on the caller's thread: hands work to the pool, puts results back in
@@ -423,11 +467,12 @@ impl<'s> Consumer<'s> {
                 first_separator,
                 open,
                 buf,
+                start,
                 len,
                 at_file_start,
                 at_eof,
             } => {
-                let data = buf.get(..len).unwrap_or(&buf);
+                let data = chunk_data(&buf, start, len);
                 let prefix = data.get(..first_separator).unwrap_or(data);
                 if let Some(mut pending) = self.open.take() {
                     let separator_follows = first_separator < data.len();
@@ -463,10 +508,13 @@ impl<'s> Consumer<'s> {
         }
     }
 
-    /// Read an mbox now that everything before it has been delivered. Every worker loops:
-    /// take the lock, read the next chunk (in file order, numbered), let go, split and
-    /// extract it; this thread puts the chunks back in order and delivers them. At most
-    /// `max_in_flight` chunks are read and not yet delivered, so memory stays flat.
+    /// Read an mbox now that everything before it has been delivered. `threads - 1` pool
+    /// workers and this thread share the work: each takes the lock, reads the next chunk
+    /// (in file order, numbered), lets go, and splits and extracts it. This thread also
+    /// puts the chunks back in order and delivers them, between chunks of its own, so that
+    /// `--threads N` keeps N threads busy (not N workers plus a consumer fighting for the
+    /// cores and waking each other up). At most `max_in_flight` chunks are read and not
+    /// yet delivered, so memory stays flat.
     fn run_mbox(&mut self, stream: Box<MboxStream>) {
         let source = stream.source().clone();
         let shared_mbox = Arc::new(Mutex::new(SharedMbox {
@@ -474,12 +522,13 @@ impl<'s> Consumer<'s> {
             next_seq: 0,
         }));
         let stop = Arc::new(AtomicBool::new(false));
-        // A worker sends a permit before reading a chunk; this thread takes one back when it
-        // has delivered a chunk. When this thread returns (done, or the sink said stop), the
-        // permits' receiver goes and a worker waiting for a permit stops.
+        // A permit is sent before a chunk is read and taken back when it has been delivered.
+        // When this thread returns (done, or the sink said stop), the permits' receiver goes
+        // and a worker waiting for a permit stops.
         let (permit_tx, permit_rx) = crossbeam_channel::bounded::<()>(self.max_in_flight);
         let (done_tx, done_rx) = crossbeam_channel::unbounded::<(u64, MboxDone)>();
-        for _ in 0..self.pool.current_num_threads().max(1) {
+        let helpers = self.pool.current_num_threads().saturating_sub(1);
+        for _ in 0..helpers {
             let shared_mbox = Arc::clone(&shared_mbox);
             let stop = Arc::clone(&stop);
             let permit_tx = permit_tx.clone();
@@ -487,34 +536,9 @@ impl<'s> Consumer<'s> {
             let shared = Arc::clone(&self.shared);
             self.pool.spawn(move || {
                 while !stop.load(Ordering::Relaxed) && permit_tx.send(()).is_ok() {
-                    let next = match shared_mbox.lock() {
-                        Ok(mut mbox) => mbox.stream.next_chunk().map(|read| {
-                            let seq = mbox.next_seq;
-                            mbox.next_seq += 1;
-                            (seq, read)
-                        }),
-                        Err(_) => None,
-                    };
                     // At the end a worker leaves with its permit: nothing more is read.
-                    let Some((seq, ReadChunk { chunk, problem })) = next else {
+                    let Some((seq, outcome)) = read_and_process(&shared_mbox, &shared) else {
                         break;
-                    };
-                    let last = chunk.at_eof;
-                    let chunk_source = chunk.source.clone();
-                    let done = catch_unwind(AssertUnwindSafe(|| process_chunk(chunk, &shared)))
-                        .unwrap_or_else(|panic| {
-                            internal_error(
-                                chunk_source,
-                                &format!(
-                                    "while splitting input ({}); please report it",
-                                    panic_text(&*panic)
-                                ),
-                            )
-                        });
-                    let outcome = MboxDone {
-                        done,
-                        problem,
-                        last,
                     };
                     if done_tx.send((seq, outcome)).is_err() {
                         break;
@@ -523,22 +547,14 @@ impl<'s> Consumer<'s> {
             });
         }
         drop(done_tx);
-        drop(permit_tx);
         let mut waiting: BTreeMap<u64, MboxDone> = BTreeMap::new();
         let mut next = 0u64;
         let mut finished = false;
-        while !finished && !self.stopped {
-            let Ok((seq, outcome)) = done_rx.recv() else {
-                // Every worker is gone without the last chunk: only after a panic.
-                self.emit(Item::Problem(InputProblem {
-                    source: source.clone(),
-                    locator: None,
-                    message: "internal error: the mbox workers stopped early; please report it"
-                        .into(),
-                }));
-                break;
-            };
-            waiting.insert(seq, outcome);
+        let mut all_read = false;
+        while !self.stopped {
+            while let Ok((seq, outcome)) = done_rx.try_recv() {
+                waiting.insert(seq, outcome);
+            }
             while let Some(outcome) = waiting.remove(&next) {
                 next += 1;
                 finished |= outcome.last;
@@ -551,6 +567,38 @@ impl<'s> Consumer<'s> {
                     self.emit(Item::Problem(problem));
                 }
                 let _ = permit_rx.try_recv();
+            }
+            if finished || self.stopped {
+                break;
+            }
+            // Work on a chunk of our own when there is one to read and room for it...
+            if !all_read && permit_tx.try_send(()).is_ok() {
+                match read_and_process(&shared_mbox, &self.shared) {
+                    Some((seq, outcome)) => {
+                        waiting.insert(seq, outcome);
+                    }
+                    None => {
+                        all_read = true;
+                        let _ = permit_rx.try_recv();
+                    }
+                }
+                continue;
+            }
+            // ...else the next chunk to deliver is with a worker: wait for it.
+            match done_rx.recv() {
+                Ok((seq, outcome)) => {
+                    waiting.insert(seq, outcome);
+                }
+                Err(_) => {
+                    // No worker left and the next chunk never came: only after a panic.
+                    self.emit(Item::Problem(InputProblem {
+                        source: source.clone(),
+                        locator: None,
+                        message: "internal error: the mbox workers stopped early; please report it"
+                            .into(),
+                    }));
+                    break;
+                }
             }
         }
         stop.store(true, Ordering::Relaxed);
