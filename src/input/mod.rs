@@ -129,8 +129,9 @@ impl InputError {
 #[doc(hidden)]
 #[derive(Debug, Clone)]
 pub struct Tuning {
-    /// mbox chunk size: the reader reads this much at a time and cuts after a line end
-    /// (at least 1024 bytes, so that a separator line always fits in one chunk).
+    /// mbox chunk size (at least 1024 bytes, so that a separator line always fits in one
+    /// chunk): a stream is read this much at a time and cut after a line end; a file is cut
+    /// every `chunk_size` bytes, moved to the next line start.
     pub chunk_size: usize,
     /// Longest header block kept; longer ones are cut and reported.
     pub header_cap: usize,

@@ -1,7 +1,9 @@
-//! The ordered parallel pipeline: work units (batches of header blocks, mbox chunks, logs)
-//! come from the reader thread in input order, are split and extracted on a rayon pool, and
-//! their items reach the sink strictly in input order. At most `max_in_flight` units exist
-//! at a time (being worked on, or done and waiting for an earlier one), so memory stays flat.
+//! The ordered parallel pipeline: work units (batches of header blocks, mboxes, logs) come
+//! from the reader thread in input order and are extracted on a rayon pool; an mbox is cut
+//! into chunks that the workers and this (the consumer's) thread read, split and extract
+//! together. Items reach the sink strictly in input order. At most `max_in_flight` units or
+//! chunks exist at a time (being worked on, or done and waiting for an earlier one), so
+//! memory stays flat.
 
 use std::collections::VecDeque;
 use std::io::BufRead;

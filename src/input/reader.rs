@@ -1,7 +1,8 @@
 //! The reader thread: walks the paths in order (directory trees sorted, Maildir `cur/` and
 //! `new/` but never `tmp/`, Maildir++ subfolders), sniffs each file, and turns it into work
 //! units: header blocks of single messages (read up to the empty line, never the body),
-//! big chunks of mboxes, and logs. Files are only ever opened read-only.
+//! mboxes (whose chunks the workers read, see [`MboxStream`]), and logs. Files are only
+//! ever opened read-only.
 
 use std::collections::HashSet;
 use std::fs::{self, File};
