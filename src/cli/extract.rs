@@ -108,8 +108,12 @@ fn summary(stats: &InputStats, rows: u64, seconds: f64) -> String {
     } else {
         0.0
     };
+    let skipped = match stats.skipped.describe() {
+        d if d.is_empty() => d,
+        d => format!("; {d}"),
+    };
     format!(
-        "extract: {} files, {} messages, {} log lines, {} rows, {} problems; \
+        "extract: {} files, {} messages, {} log lines, {} rows, {} problems{skipped}; \
          {megabytes:.1} MB in {seconds:.2} s ({rate:.0} MB/s)",
         stats.files, stats.messages, stats.log_lines, rows, stats.problems
     )

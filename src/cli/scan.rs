@@ -171,7 +171,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         let dns = cache.stats();
         let input = &stats.input;
         eprint!(
-            "spfsleuth: {} messages and {} log lines from {} files ({:.1} MB) in {:.2} s (reading done at {:.2} s); {} input problems\n{}\
+            "spfsleuth: {} messages and {} log lines from {} files ({:.1} MB) in {:.2} s (reading done at {:.2} s); {} input problems{}\n{}\
              DNS: {} questions from the SPF engine, {} sent upstream for {} distinct (name, type); {} SPF evaluations for {} requests ({} for related domains, {} for earlier hops)\n",
             input.messages,
             input.log_lines,
@@ -180,6 +180,10 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             stats.total.as_secs_f64(),
             stats.reading.as_secs_f64(),
             stats.problems,
+            match input.skipped.describe() {
+                d if d.is_empty() => d,
+                d => format!("; {d}"),
+            },
             summary.render(),
             dns.requests,
             dns.upstream,

@@ -46,6 +46,7 @@ pub mod log;
 pub mod mbox;
 mod pipeline;
 mod reader;
+pub use reader::Skipped;
 mod sniff;
 mod split;
 #[cfg(test)]
@@ -101,6 +102,8 @@ pub struct InputStats {
     pub log_lines: u64,
     pub bytes: u64,
     pub problems: u64,
+    /// Files met in directory walks that are not mail.
+    pub skipped: reader::Skipped,
 }
 
 /// A problem that stops the run (exit status 2), e.g. a path given on the command line that
@@ -210,14 +213,14 @@ pub fn read_inputs_tuned(
     // Two units wait in the channel while the workers are busy: enough to keep them fed.
     let (work_tx, work_rx) = crossbeam_channel::bounded(2);
     let mut consumer = pipeline::Consumer::new(&pool, shared, max_in_flight, sink);
-    let files = std::thread::scope(|scope| {
+    let (files, skipped) = std::thread::scope(|scope| {
         let reader_bytes = bytes.clone();
         let reader = std::thread::Builder::new()
             .name("spfsleuth-read".into())
             .spawn_scoped(scope, move || {
                 let mut reader = reader::Reader::new(tuning, work_tx, reader_bytes);
                 let _stopped = reader.run(paths);
-                reader.files
+                (reader.files, reader.skipped)
             })
             .map_err(|err| InputError::Threads(err.to_string()))?;
         consumer.run(work_rx);
@@ -227,6 +230,7 @@ pub fn read_inputs_tuned(
     })?;
     let mut stats = consumer.stats;
     stats.files = files;
+    stats.skipped = skipped;
     stats.bytes = bytes.load(Ordering::Relaxed);
     Ok(stats)
 }

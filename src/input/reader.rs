@@ -91,6 +91,47 @@ impl<R: Read> Read for Counting<R> {
 
 type Stream = Box<dyn Read + Send>;
 
+/// Text files that are not mail, skipped during a directory walk.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Skipped {
+    pub count: u64,
+    /// The first few of them, for the summary.
+    pub names: Vec<String>,
+}
+
+impl Skipped {
+    const NAMED: usize = 5;
+
+    fn add(&mut self, name: &str) {
+        self.count += 1;
+        if self.names.len() < Self::NAMED {
+            self.names.push(name.to_string());
+        }
+    }
+
+    /// `3 files that are not mail (a/README, a/zone, b/x.png)`, or empty.
+    pub fn describe(&self) -> String {
+        if self.count == 0 {
+            return String::new();
+        }
+        let more = if self.count as usize > self.names.len() {
+            ", ..."
+        } else {
+            ""
+        };
+        let noun = if self.count == 1 {
+            "file that is"
+        } else {
+            "files that are"
+        };
+        format!(
+            "skipped {} {noun} not mail ({}{more})",
+            self.count,
+            self.names.join(", ")
+        )
+    }
+}
+
 pub(crate) struct Reader<'a> {
     tuning: &'a Tuning,
     work_tx: Sender<Work>,
@@ -98,6 +139,9 @@ pub(crate) struct Reader<'a> {
     batch_bytes: usize,
     pub bytes: Arc<AtomicU64>,
     pub files: u64,
+    /// Text files met while walking a directory that are not mail (a zone file, a
+    /// README): counted and named in the summary, not reported as problems.
+    pub skipped: Skipped,
     visited_dirs: HashSet<PathBuf>,
 }
 
@@ -110,6 +154,7 @@ impl<'a> Reader<'a> {
             batch_bytes: 0,
             bytes,
             files: 0,
+            skipped: Skipped::default(),
             visited_dirs: HashSet::new(),
         }
     }
@@ -327,6 +372,12 @@ impl<'a> Reader<'a> {
                 None,
                 "gzip inside gzip: not read (decompress it once first)".into(),
             ),
+            // A text file that is not mail, met in a directory walk (a README, a zone file):
+            // named in the summary. Binary data might be a damaged mailbox: a problem.
+            Kind::Text if matches!(place, Place::Tree { .. }) => {
+                self.skipped.add(&source);
+                Ok(())
+            }
             Kind::Binary => self.problem(
                 source,
                 None,
