@@ -49,7 +49,7 @@ fn read(path: &Path, year: Option<i32>) -> (Vec<Observation>, Vec<String>, u64) 
         Arc::from(path.display().to_string()),
         &mut reader,
         &options,
-        Some(1999),
+        chrono::NaiveDate::from_ymd_opt(1999, 12, 31),
         &mut |item| match item {
             Item::Observation(o) => obs.push(*o),
             Item::Problem(p) => problems.push(p.to_string()),
@@ -333,37 +333,61 @@ fn mutated_logs_never_panic() {
     }
 }
 
-/// Without `--log-year` the modification-time year is used, and without either the current
-/// year; with `--log-year` it wins.
+/// Without `--log-year` each line is in the latest year that does not put it after the
+/// log's modification date (a log from December into January is dated right), and without
+/// a modification time (a stream) not after today; with `--log-year` the first line is in
+/// that year and the year moves on at the turn of the year.
 #[test]
 fn year_sources() {
     let path = own_dir().join("year-rollover.log");
     let bytes = fs::read(&path).unwrap();
-    let first_year = |log_year: Option<i32>, mtime: Option<i32>| {
+    let dates = |log_year: Option<i32>, modified: Option<chrono::NaiveDate>| {
         let options = ExtractOptions {
             log_year,
             ..ExtractOptions::default()
         };
         let mut reader = std::io::Cursor::new(bytes.clone());
-        let mut years = Vec::new();
-        read_log(Arc::from("y"), &mut reader, &options, mtime, &mut |item| {
-            if let Item::Observation(o) = item {
-                years.push(o.date.map(|d| d.format("%Y").to_string()));
-            }
-        })
+        let mut dates = Vec::new();
+        read_log(
+            Arc::from("y"),
+            &mut reader,
+            &options,
+            modified,
+            &mut |item| {
+                if let Item::Observation(o) = item {
+                    dates.push(o.date.unwrap());
+                }
+            },
+        )
         .unwrap();
-        years
+        dates
     };
+    let years = |dates: Vec<chrono::DateTime<chrono::Utc>>| {
+        dates
+            .iter()
+            .map(|d| d.format("%Y").to_string())
+            .collect::<Vec<_>>()
+    };
+    let written = chrono::NaiveDate::from_ymd_opt(2031, 1, 2);
     assert_eq!(
-        first_year(None, Some(2030)),
-        ["2030", "2031", "2030", "2031"].map(|y| Some(y.to_string()))
+        years(dates(None, written)),
+        ["2030", "2031", "2030", "2031"]
     );
     assert_eq!(
-        first_year(Some(2020), Some(2030))[0].as_deref(),
-        Some("2020")
+        years(dates(Some(2020), written)),
+        ["2020", "2021", "2020", "2021"]
     );
-    let now = chrono::Utc::now().format("%Y").to_string();
-    assert_eq!(first_year(None, None)[0].as_deref(), Some(now.as_str()));
+    let now = chrono::Utc::now();
+    for date in dates(None, None) {
+        assert!(
+            date <= now + chrono::Duration::days(2),
+            "{date} is in the future"
+        );
+        assert!(
+            date > now - chrono::Duration::days(367),
+            "{date} is over a year ago"
+        );
+    }
 }
 
 /// CPU seconds (user + system) this process has used, from /proc/self/stat.

@@ -28,8 +28,9 @@ pub struct ExtractArgs {
     /// comment host or the authserv-id); repeatable. Default: the topmost verdict.
     #[arg(long = "authserv-id", value_name = "NAME")]
     pub authserv_ids: Vec<String>,
-    /// Year of syslog timestamps, which carry none (default: the log file's modification
-    /// time).
+    /// Year of the first syslog timestamp (they carry none); the year moves on at each
+    /// December -> January step. Default: each line is dated in the latest year that does not
+    /// put it after the log file's modification time (today for stdin).
     #[arg(long = "log-year", value_name = "YYYY")]
     pub log_year: Option<i32>,
     /// Write the CSV here (atomically: a temporary file renamed at the end). Default: stdout.

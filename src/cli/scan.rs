@@ -47,7 +47,9 @@ pub struct ScanArgs {
     /// authserv-id; repeatable). Default: the topmost verdict counts.
     #[arg(long = "authserv-id", value_name = "NAME")]
     pub authserv_ids: Vec<String>,
-    /// Year of syslog timestamps (they carry none). Default: the log file's modification year.
+    /// Year of the first syslog timestamp (they carry none); the year moves on at each
+    /// December -> January step. Default: each line is dated in the latest year that does not
+    /// put it after the log file's modification time (today for stdin).
     #[arg(long = "log-year", value_name = "YYYY")]
     pub log_year: Option<i32>,
     /// Threads for reading and extraction (default: all cores).

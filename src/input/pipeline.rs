@@ -57,7 +57,7 @@ pub(crate) struct Chunk {
 pub(crate) struct LogWork {
     pub source: Arc<str>,
     pub reader: Box<dyn BufRead + Send>,
-    pub mtime_year: Option<i32>,
+    pub modified: Option<chrono::NaiveDate>,
 }
 
 /// What a worker hands back.
@@ -629,7 +629,7 @@ impl<'s> Consumer<'s> {
         let LogWork {
             source,
             mut reader,
-            mtime_year,
+            modified,
         } = log;
         let (tx, rx) = crossbeam_channel::bounded::<Item>(1024);
         let pool = self.pool;
@@ -641,13 +641,7 @@ impl<'s> Consumer<'s> {
                     let mut forward = |item: Item| {
                         let _ = tx.send(item);
                     };
-                    super::log::read_log(
-                        log_source,
-                        &mut *reader,
-                        &extract,
-                        mtime_year,
-                        &mut forward,
-                    )
+                    super::log::read_log(log_source, &mut *reader, &extract, modified, &mut forward)
                 })
             });
             for item in rx.iter() {

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::Datelike;
 use crossbeam_channel::Sender;
 use flate2::read::MultiGzDecoder;
 use memchr::{memchr, memrchr};
@@ -316,16 +315,16 @@ impl<'a> Reader<'a> {
         };
         self.files += 1;
         let meta = file.metadata().ok();
-        let mtime_year = meta
+        let modified = meta
             .as_ref()
             .and_then(|meta| meta.modified().ok())
-            .map(|time| chrono::DateTime::<chrono::Local>::from(time).year());
+            .map(|time| chrono::DateTime::<chrono::Local>::from(time).date_naive());
         // A regular file can be read at any offset: an mbox in one is read by the workers
         // in parallel (see MboxStream). Pipes and devices are read in order.
         let positional = meta
             .filter(|meta| meta.is_file())
             .and_then(|_| file.try_clone().ok());
-        self.read_stream(Box::new(file), place, mtime_year, positional)
+        self.read_stream(Box::new(file), place, modified, positional)
     }
 
     /// Sniff a stream (decompressing gzip first) and read it as what it is.
@@ -333,7 +332,7 @@ impl<'a> Reader<'a> {
         &mut self,
         mut raw: Stream,
         place: Place,
-        mtime_year: Option<i32>,
+        modified: Option<chrono::NaiveDate>,
         positional: Option<File>,
     ) -> Result<(), Stopped> {
         let source = place.file_source();
@@ -396,7 +395,7 @@ impl<'a> Reader<'a> {
                 self.send(Work::Log(LogWork {
                     source,
                     reader: Box::new(reader),
-                    mtime_year,
+                    modified,
                 }))
             }
             Kind::Mbox if !matches!(place, Place::Maildir { .. }) => match positional {

@@ -20,7 +20,7 @@ use crate::input::Locator;
 use crate::model::Identity;
 
 use super::parse::{Event, Fragment, Join, Kind, ParsedLine, spanned};
-use super::prefix::YearClock;
+use super::prefix::{YearClock, YearRule};
 use super::text::{ClientIp, domain_of};
 
 /// A syslog host, interned (0: none).
@@ -339,7 +339,7 @@ pub(crate) struct Correlator {
 }
 
 impl Correlator {
-    pub(crate) fn new(source: Arc<str>, year: i32) -> Correlator {
+    pub(crate) fn new(source: Arc<str>, year: YearRule) -> Correlator {
         Correlator {
             source,
             clock: YearClock::new(year),

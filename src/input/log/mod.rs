@@ -70,23 +70,24 @@ fn parse_batch(batch: &lines::Batch) -> Vec<parse::ParsedLine> {
 }
 
 /// Read one log (already decompressed) and emit one item per recorded SPF verdict, in log
-/// order. `mtime_year` is the year of the file's modification time (for syslog timestamps
-/// without a year) when `options.log_year` is not set.
+/// order. `modified` is the local date of the file's modification time, if it has one.
 ///
-/// Syslog timestamps carry no year and no zone: the year is `options.log_year`, else
-/// `mtime_year`, else the current year, for the first line, moving on at a December ->
-/// January step; times without a zone are taken as UTC. Returns the number of lines read.
+/// Syslog timestamps carry no year and no zone: with `options.log_year` the first line is in
+/// that year and the year moves on at each December -> January step; otherwise each line is
+/// in the latest year that does not put it after `modified` (today for a stream), see
+/// [`prefix::YearRule`]. Times without a zone are taken as UTC. Returns the number of lines
+/// read.
 pub fn read_log(
     source: Arc<str>,
     reader: &mut dyn BufRead,
     options: &ExtractOptions,
-    mtime_year: Option<i32>,
+    modified: Option<chrono::NaiveDate>,
     sink: &mut dyn FnMut(Item),
 ) -> std::io::Result<u64> {
-    let year = options
-        .log_year
-        .or(mtime_year)
-        .unwrap_or_else(prefix::current_year);
+    let year = match options.log_year {
+        Some(year) => prefix::YearRule::StartingIn(year),
+        None => prefix::YearRule::WrittenBy(modified.unwrap_or_else(prefix::today)),
+    };
     let mut records = lines::RecordReader::new(reader);
     let mut correlator = correlate::Correlator::new(source.clone(), year);
     let mut reported = 0;
@@ -248,7 +249,8 @@ mod stage_figures {
             );
         }
         let c2 = cpu_seconds();
-        let mut correlator = correlate::Correlator::new(Arc::from("x"), 2024);
+        let mut correlator =
+            correlate::Correlator::new(Arc::from("x"), prefix::YearRule::StartingIn(2024));
         let mut count = 0;
         for (b, p) in all.iter().zip(parsed) {
             for pl in p {

@@ -367,34 +367,46 @@ fn strip_empty_field(message: &str) -> &str {
     }
 }
 
-/// Turns syslog timestamps (no year) into dates, line by line in file order: starts at the
-/// given year and moves to the next year when the month steps from November/December to
-/// January/February; a November/December line right after the turn of the year (a late line)
-/// is dated in the previous year without moving the clock.
+/// Which year a syslog timestamp (no year) belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum YearRule {
+    /// `--log-year`: the first line is in this year, and the year moves on at each turn of
+    /// the year met in file order.
+    StartingIn(i32),
+    /// The log was last written on this (local) date, its modification time, or today for
+    /// a stream: each line is dated in the latest year that puts it no later than the day
+    /// after. Right for any log that spans less than a year, as rotated logs do, including
+    /// one that runs from December into January.
+    WrittenBy(NaiveDate),
+}
+
+/// Turns syslog timestamps (no year) into dates, line by line in file order, by a
+/// [`YearRule`]. With [`YearRule::StartingIn`] the clock moves to the next year when the
+/// month steps from November/December to January/February; a November/December line right
+/// after the turn of the year (a late line) is dated in the previous year without moving it.
 #[derive(Debug, Clone)]
 pub(crate) struct YearClock {
+    rule: YearRule,
     year: i32,
     last_month: Option<u32>,
 }
 
 impl YearClock {
-    pub(crate) fn new(year: i32) -> YearClock {
+    pub(crate) fn new(rule: YearRule) -> YearClock {
         YearClock {
-            year,
+            rule,
+            year: match rule {
+                YearRule::StartingIn(year) => year,
+                YearRule::WrittenBy(date) => date.year(),
+            },
             last_month: None,
         }
     }
 
-    pub(crate) fn date(&mut self, stamp: Stamp) -> Option<DateTime<Utc>> {
-        match stamp {
-            Stamp::None => None,
-            Stamp::Absolute(t) => Some(t),
-            Stamp::Syslog {
-                month,
-                day,
-                secs,
-                nanos,
-            } => {
+    /// The year of a line dated `month`/`day` under the rule.
+    fn year_of(&mut self, month: u32, day: u32) -> i32 {
+        match self.rule {
+            YearRule::StartingIn(_) => {
                 let mut year = self.year;
                 match self.last_month {
                     // December (or November) -> January (or February): a new year
@@ -409,6 +421,33 @@ impl YearClock {
                     }
                     _ => self.last_month = Some(month),
                 }
+                year
+            }
+            YearRule::WrittenBy(written) => {
+                // A day of slack for the difference between the log's clock and ours.
+                let latest = written.succ_opt().unwrap_or(written);
+                // Eight years back at most: 29 February can be that far (1896 -> 1904).
+                (0..=8)
+                    .map(|back| written.year().saturating_sub(back))
+                    .find(|&year| {
+                        NaiveDate::from_ymd_opt(year, month, day).is_some_and(|d| d <= latest)
+                    })
+                    .unwrap_or(written.year())
+            }
+        }
+    }
+
+    pub(crate) fn date(&mut self, stamp: Stamp) -> Option<DateTime<Utc>> {
+        match stamp {
+            Stamp::None => None,
+            Stamp::Absolute(t) => Some(t),
+            Stamp::Syslog {
+                month,
+                day,
+                secs,
+                nanos,
+            } => {
+                let year = self.year_of(month, day);
                 let date = NaiveDate::from_ymd_opt(year, month, day)?;
                 let naive = date.and_hms_nano_opt(secs / 3600, secs / 60 % 60, secs % 60, nanos)?;
                 Some(Utc.from_utc_datetime(&naive))
@@ -417,9 +456,10 @@ impl YearClock {
     }
 }
 
-/// The current year (the fallback when neither `--log-year` nor a modification time is known).
-pub(crate) fn current_year() -> i32 {
-    Utc::now().year()
+/// Today's local date: the year rule of a log read from a stream, which has no modification
+/// time.
+pub(crate) fn today() -> NaiveDate {
+    chrono::Local::now().date_naive()
 }
 
 #[cfg(test)]
@@ -505,7 +545,7 @@ mod tests {
 
     #[test]
     fn year_rollover() {
-        let mut clock = YearClock::new(2023);
+        let mut clock = YearClock::new(YearRule::StartingIn(2023));
         let dec = split("Dec 31 23:59:59 h p[1]: x").stamp;
         let jan = split("Jan  1 00:00:01 h p[1]: x").stamp;
         assert_eq!(clock.date(dec).unwrap().year(), 2023);
@@ -513,5 +553,40 @@ mod tests {
         // a late December line after the turn of the year
         assert_eq!(clock.date(dec).unwrap().year(), 2023);
         assert_eq!(clock.date(jan).unwrap().year(), 2024);
+    }
+
+    #[test]
+    fn year_from_the_day_the_log_was_written() {
+        let written = NaiveDate::from_ymd_opt(2027, 1, 3).unwrap();
+        let mut clock = YearClock::new(YearRule::WrittenBy(written));
+        let stamp = |line: &str| split(line).stamp;
+        // A log rotated on 3 January that began in December: December is the year before.
+        let dec = clock.date(stamp("Dec 28 10:00:00 h p[1]: x")).unwrap();
+        assert_eq!(dec.to_rfc3339(), "2026-12-28T10:00:00+00:00");
+        let jan = clock.date(stamp("Jan  3 23:59:59 h p[1]: x")).unwrap();
+        assert_eq!(jan.year(), 2027);
+        // The day after the modification date is still this year (clock skew, zones).
+        assert_eq!(
+            clock
+                .date(stamp("Jan  4 00:30:00 h p[1]: x"))
+                .unwrap()
+                .year(),
+            2027
+        );
+        assert_eq!(
+            clock
+                .date(stamp("Jan  5 00:30:00 h p[1]: x"))
+                .unwrap()
+                .year(),
+            2026
+        );
+        // 29 February goes back to the last leap year.
+        assert_eq!(
+            clock
+                .date(stamp("Feb 29 12:00:00 h p[1]: x"))
+                .unwrap()
+                .year(),
+            2024
+        );
     }
 }
