@@ -24,8 +24,9 @@ pub struct ExtractArgs {
     /// Worker threads for parsing and extraction (default: all cores).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
-    /// Trust only verdicts recorded by this receiver (matched against `receiver=`, the
-    /// comment host or the authserv-id); repeatable. Default: the topmost verdict.
+    /// In messages, trust only SPF headers recorded by this receiver (matched against
+    /// `receiver=`, the comment host or the authserv-id); repeatable. Default: the topmost
+    /// verdict. Log lines are the MTA's own records and always count.
     #[arg(long = "authserv-id", value_name = "NAME")]
     pub authserv_ids: Vec<String>,
     /// Year of the first syslog timestamp (they carry none); the year moves on at each

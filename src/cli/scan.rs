@@ -43,8 +43,9 @@ pub struct ScanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     pub format: Format,
-    /// Trust only verdicts recorded by this receiver (receiver=, comment host or
-    /// authserv-id; repeatable). Default: the topmost verdict counts.
+    /// In messages, trust only SPF headers recorded by this receiver (matched against
+    /// `receiver=`, the comment host or the authserv-id); repeatable. Default: the topmost
+    /// verdict. Log lines are the MTA's own records and always count.
     #[arg(long = "authserv-id", value_name = "NAME")]
     pub authserv_ids: Vec<String>,
     /// Year of the first syslog timestamp (they carry none); the year moves on at each
