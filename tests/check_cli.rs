@@ -54,3 +54,43 @@ fn ip_and_sender_are_required_without_batch() {
     assert_eq!(code, 2);
     assert!(stderr.contains("IP"), "{stderr}");
 }
+
+/// `--save-dns /dev/stdout` (or any device or pipe) is written in place: renaming a temporary
+/// file over it, as for a regular file, would replace the device node itself (as root, the
+/// system's `/dev/null`). A FIFO in a temporary directory stands in for the device.
+#[test]
+fn save_dns_to_a_pipe_writes_into_it_instead_of_replacing_it() {
+    use std::io::Read;
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("answers.fifo");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success());
+    // Open for reading and writing: on Linux this does not block, and keeps the pipe open
+    // so that spfsleuth's own open for writing does not block either.
+    let mut pipe = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
+    let zone = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/dns.zone");
+    let fifo_arg = fifo.to_str().unwrap();
+    let (code, _, stderr) = check(&[
+        "192.0.2.10",
+        "a@friend.example",
+        "--zone",
+        zone,
+        "--save-dns",
+        fifo_arg,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(kind.is_fifo(), "the pipe was replaced: {kind:?}");
+    let mut buffer = vec![0; 1 << 16];
+    let read = pipe.read(&mut buffer).unwrap();
+    let text = String::from_utf8_lossy(&buffer[..read]);
+    assert!(text.contains("friend.example."), "{text}");
+}

@@ -108,10 +108,11 @@ impl DnsArgs {
     }
 }
 
-/// Write every DNS answer the run used to `path` (`--save-dns`), atomically.
+/// Write every DNS answer the run used to `path` (`--save-dns`): atomically for a regular
+/// file, in place for a device or pipe (a rename would replace `/dev/null` itself).
 pub fn save_dns(cache: &crate::dns::cache::Cache, path: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context;
-    let mut file = crate::output::atomic::AtomicFile::create(path)
+    let mut file = crate::output::atomic::Destination::open(Some(path))
         .with_context(|| format!("cannot create --save-dns file {}", path.display()))?;
     cache
         .write_zone(&mut file)
