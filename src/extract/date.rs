@@ -7,7 +7,7 @@
 //! put together. A value that does not yield a day, month, year and time gives `None`;
 //! nothing here can panic, and the work is linear in the length of the value.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
 
 use super::text::whitespace_len;
 
@@ -18,12 +18,14 @@ use super::text::whitespace_len;
 /// `PST`/`PDT` have their US offsets; other single-letter military zones and unknown
 /// alphabetic zones "SHOULD all be considered equivalent to -0000", i.e. UTC, and so is a
 /// date without any zone. A 2-digit year is 2000+ below 50 and 1900+ otherwise, a 3-digit
-/// year is 1900+ (RFC 5322 §4.3).
+/// year is 1900+ (RFC 5322 §4.3). A date whose UTC year falls outside 1-9999 (`31 Dec 9999
+/// 23:59:59 -2359`) is `None`: RFC 3339, which the CSV writes, has four-digit years.
 pub fn parse_date(value: &str) -> Option<DateTime<Utc>> {
-    if let Some(parsed) = parse_canonical(value) {
-        return parsed;
+    match parse_canonical(value) {
+        Some(parsed) => parsed,
+        None => parse_lenient(value),
     }
-    parse_lenient(value)
+    .filter(|date| (1..=9999).contains(&date.year()))
 }
 
 /// The form nearly every receiver writes (RFC 5322 §3.3 with a numeric zone):
@@ -669,6 +671,11 @@ mod tests {
             "1 2 3 4 5 6 7 Jan 10:00",
             "((((unterminated",
             "99999999999999999999 Jan 2024 10:00",
+            // The zone moves these out of the four-digit years of RFC 3339.
+            "31 Dec 9999 23:59:59 -2359",
+            "Fri, 31 Dec 9999 23:00 PST",
+            "1 Jan 0000 00:00:00 +0001",
+            "Sat, 1 Jan 0001 00:00:00 +0100",
         ] {
             assert_eq!(utc(bad), None, "{bad:?}");
         }
