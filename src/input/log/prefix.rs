@@ -450,7 +450,9 @@ impl YearClock {
                 let year = self.year_of(month, day);
                 let date = NaiveDate::from_ymd_opt(year, month, day)?;
                 let naive = date.and_hms_nano_opt(secs / 3600, secs / 60 % 60, secs % 60, nanos)?;
-                Some(Utc.from_utc_datetime(&naive))
+                // The years RFC 3339 can write, as for absolute timestamps
+                // (`--log-year 10000`, or 9999 and a turn of the year).
+                Some(Utc.from_utc_datetime(&naive)).filter(|t| (1..=9999).contains(&t.year()))
             }
         }
     }
@@ -553,6 +555,19 @@ mod tests {
         // a late December line after the turn of the year
         assert_eq!(clock.date(dec).unwrap().year(), 2023);
         assert_eq!(clock.date(jan).unwrap().year(), 2024);
+    }
+
+    #[test]
+    fn years_outside_rfc_3339_are_no_date() {
+        let dec = split("Dec 31 23:59:59 h p[1]: x").stamp;
+        let jan = split("Jan  1 00:00:01 h p[1]: x").stamp;
+        let mut clock = YearClock::new(YearRule::StartingIn(9999));
+        assert_eq!(clock.date(dec).unwrap().year(), 9999);
+        assert_eq!(clock.date(jan), None);
+        for year in [0, -5, 10000, i32::MAX] {
+            let mut clock = YearClock::new(YearRule::StartingIn(year));
+            assert_eq!(clock.date(jan), None, "--log-year {year}");
+        }
     }
 
     #[test]
