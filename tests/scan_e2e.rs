@@ -210,6 +210,25 @@ fn a_missing_path_is_fatal_with_exit_status_2() {
     assert!(out.stdout.is_empty());
 }
 
+#[test]
+fn an_unusable_reports_path_is_fatal_before_any_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let reports = file.to_str().unwrap();
+    let out = spfsleuth(&[
+        "scan",
+        "samples",
+        "--zone",
+        "samples/dns.zone",
+        "--reports",
+        reports,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(reports));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+}
+
 /// Answers the first `budget` questions from the zone, then stops answering (the server
 /// drops the queries, as a dead server would).
 struct Dying {

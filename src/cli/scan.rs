@@ -113,11 +113,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let (stats, summary, cache) = runtime.block_on(async {
         let cache = crate::dns::open(&dns_config).context("cannot set up DNS")?;
         let lookup: Arc<dyn crate::dns::Lookup> = cache.clone();
-        let mut writer: Box<dyn FindingWriter + Send + '_> = match args.format {
-            Format::Csv => Box::new(CsvFindings::new(&mut destination)?),
-            Format::Jsonl => Box::new(JsonLinesFindings::new(&mut destination)),
-        };
-        let mut summary = Summary::default();
+        // Before the CSV header: an unusable --reports path is fatal with nothing on stdout.
         let mut reports = match &args.reports {
             Some(dir) => Some(
                 EvidenceReports::new(dir, chrono::Utc::now(), args.profile.max_lookups)
@@ -125,6 +121,11 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             ),
             None => None,
         };
+        let mut writer: Box<dyn FindingWriter + Send + '_> = match args.format {
+            Format::Csv => Box::new(CsvFindings::new(&mut destination)?),
+            Format::Jsonl => Box::new(JsonLinesFindings::new(&mut destination)),
+        };
+        let mut summary = Summary::default();
         let mut emit = |row: Row| -> io::Result<()> {
             match row {
                 Row::Finding(finding) => {
