@@ -144,8 +144,13 @@ fn rspamd_symbols(text: &str) -> Vec<(SpfResult, Option<String>)> {
         let Some(result) = rspamd_symbol(&text[start..end]) else {
             continue;
         };
-        // `(score)` / ` (score)` then `[option]` or `{option;}`
-        let mut rest = &text[end..];
+        // `(score)` / ` (score)` then `[option]` or `{option;}`, looked for before the next
+        // symbol only: a line of unclosed `R_SPF_NA(R_SPF_NA(...` is then read in linear
+        // time, not rescanned to its end for every symbol.
+        let segment_end = text[end..]
+            .find("R_SPF_")
+            .map_or(text.len(), |rel| end + rel);
+        let mut rest = &text[end..segment_end];
         let trimmed = rest.trim_start_matches(' ');
         if trimmed.starts_with('(')
             && let Some(close) = trimmed.find(')')
@@ -691,6 +696,18 @@ mod tests {
         let s = rspamd_symbols("R_SPF_FAIL (8.00)[-all]");
         assert_eq!(s, vec![(SpfResult::Fail, Some("-all".into()))]);
         assert!(rspamd_symbols("R_SPF_PLUSALL(1)").is_empty());
+    }
+
+    #[test]
+    fn rspamd_symbol_option_is_not_taken_from_the_next_symbol() {
+        let s = rspamd_symbols("R_SPF_NA(R_SPF_FAIL(1)[x]");
+        assert_eq!(
+            s,
+            vec![(SpfResult::None, None), (SpfResult::Fail, Some("x".into()))]
+        );
+        // Unclosed symbols all the way: one scan of the line, not one per symbol.
+        let line = "R_SPF_NA[".repeat(100_000);
+        assert_eq!(rspamd_symbols(&line).len(), 100_000);
     }
 
     #[test]
