@@ -226,7 +226,39 @@ fn an_unusable_reports_path_is_fatal_before_any_output() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains(reports));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a directory"));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+}
+
+/// An unusable `--save-dns` or `-o` path is found before the scan, not after a whole
+/// night's work: exit 2, nothing on stdout, no file left behind.
+#[test]
+fn unusable_output_paths_are_fatal_before_the_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir").join("answers.zone");
+    let out = spfsleuth(&[
+        "scan",
+        "samples",
+        "--zone",
+        "samples/dns.zone",
+        "--save-dns",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--save-dns"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+
+    let out = spfsleuth(&[
+        "scan",
+        "samples",
+        "--zone",
+        "samples/dns.zone",
+        "-o",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("directory"));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
 /// Answers the first `budget` questions from the zone, then stops answering (the server

@@ -86,6 +86,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     };
     let config = args.dns.config()?;
     let profile = Arc::new(args.profile.profile());
+    let save_dns = super::SaveDns::open(args.dns.save_dns.as_deref())?;
     let runtime = super::runtime()?;
     let cache = {
         let _guard = runtime.enter();
@@ -123,8 +124,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    if let Some(path) = &args.dns.save_dns {
-        super::save_dns(&cache, path)?;
+    if let Some(save_dns) = save_dns {
+        save_dns.write(&cache)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -244,6 +245,11 @@ fn parse_line(number: u64, raw: &[u8], identity: Identity) -> Line {
     let text = String::from_utf8_lossy(raw);
     let text = text.strip_suffix('\n').unwrap_or(&text);
     let text = text.strip_suffix('\r').unwrap_or(text);
+    // A byte order mark, as editors on Windows put at the start of a file.
+    let text = match number {
+        1 => text.strip_prefix('\u{feff}').unwrap_or(text),
+        _ => text,
+    };
     let fields: Vec<&str> = text.split('\t').collect();
     let field = |i: usize| {
         fields
@@ -415,6 +421,16 @@ mod tests {
             "[::1]:5353"
         );
         assert!(parse_nameserver("dns.example").is_err());
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_first_line_is_not_part_of_the_ip() {
+        let l = parse_line(
+            1,
+            "\u{feff}192.0.2.1\ta@example.com\n".as_bytes(),
+            Identity::MailFrom,
+        );
+        assert_eq!(l.request.unwrap().ip.to_string(), "192.0.2.1");
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub struct ExtractArgs {
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
     /// Worker threads for parsing and extraction (default: all cores).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
     /// In messages, trust only SPF headers recorded by this receiver (matched against
     /// `receiver=`, the comment host or the authserv-id); repeatable. Default: the topmost
@@ -32,7 +32,7 @@ pub struct ExtractArgs {
     /// Year of the first syslog timestamp (they carry none); the year moves on at each
     /// December -> January step. Default: each line is dated in the latest year that does not
     /// put it after the log file's modification time (today for stdin).
-    #[arg(long = "log-year", value_name = "YYYY")]
+    #[arg(long = "log-year", value_name = "YYYY", value_parser = clap::value_parser!(i32).range(1..=9999))]
     pub log_year: Option<i32>,
     /// Write the CSV here (atomically: a temporary file renamed at the end). Default: stdout.
     #[arg(short, long, value_name = "FILE")]

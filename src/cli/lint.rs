@@ -31,6 +31,7 @@ pub const LINT_CONCURRENCY: usize = 16;
 pub fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
     let config = args.dns.config()?;
     let profile = args.profile.profile();
+    let save_dns = super::SaveDns::open(args.dns.save_dns.as_deref())?;
     let runtime = super::runtime()?;
     let cache = {
         let _guard = runtime.enter();
@@ -52,8 +53,8 @@ pub fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(any_error)
     })?;
 
-    if let Some(path) = &args.dns.save_dns {
-        super::save_dns(&cache, path)?;
+    if let Some(save_dns) = save_dns {
+        save_dns.write(&cache)?;
     }
     Ok(if any_error {
         ExitCode::from(1)

@@ -108,16 +108,37 @@ impl DnsArgs {
     }
 }
 
-/// Write every DNS answer the run used to `path` (`--save-dns`): atomically for a regular
-/// file, in place for a device or pipe (a rename would replace `/dev/null` itself).
-pub fn save_dns(cache: &crate::dns::cache::Cache, path: &std::path::Path) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let mut file = crate::output::atomic::Destination::open(Some(path))
-        .with_context(|| format!("cannot create --save-dns file {}", path.display()))?;
-    cache
-        .write_zone(&mut file)
-        .and_then(|()| file.commit())
-        .with_context(|| format!("cannot write --save-dns file {}", path.display()))
+/// The `--save-dns` file: every DNS answer the run used, written atomically to a regular
+/// file, in place to a device or pipe (a rename would replace `/dev/null` itself).
+pub struct SaveDns {
+    path: std::path::PathBuf,
+    file: crate::output::atomic::Destination,
+}
+
+impl SaveDns {
+    /// Open the `--save-dns` destination before the run, so that an unusable path is fatal
+    /// before any work is done (not after a whole night's scan).
+    pub fn open(path: Option<&std::path::Path>) -> anyhow::Result<Option<SaveDns>> {
+        use anyhow::Context;
+        let Some(path) = path else {
+            return Ok(None);
+        };
+        let file = crate::output::atomic::Destination::open(Some(path))
+            .with_context(|| format!("cannot create --save-dns file {}", path.display()))?;
+        Ok(Some(SaveDns {
+            path: path.to_path_buf(),
+            file,
+        }))
+    }
+
+    /// Write every answer the run used and put the file in place.
+    pub fn write(mut self, cache: &crate::dns::cache::Cache) -> anyhow::Result<()> {
+        use anyhow::Context;
+        cache
+            .write_zone(&mut self.file)
+            .and_then(|()| self.file.commit())
+            .with_context(|| format!("cannot write --save-dns file {}", self.path.display()))
+    }
 }
 
 /// The one tokio runtime of a run.

@@ -51,11 +51,11 @@ pub struct ScanArgs {
     /// Year of the first syslog timestamp (they carry none); the year moves on at each
     /// December -> January step. Default: each line is dated in the latest year that does not
     /// put it after the log file's modification time (today for stdin).
-    #[arg(long = "log-year", value_name = "YYYY")]
+    #[arg(long = "log-year", value_name = "YYYY", value_parser = clap::value_parser!(i32).range(1..=9999))]
     pub log_year: Option<i32>,
     /// Threads for reading and extraction (default: all cores).
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
     /// SPF evaluations in flight at once.
     #[arg(long = "dns-concurrency", value_name = "N", default_value_t = 64)]
     pub dns_concurrency: usize,
@@ -95,7 +95,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
                 authserv_ids: args.authserv_ids.clone(),
                 log_year: args.log_year,
             },
-            threads: args.threads,
+            threads: args.threads.map(usize::from),
         },
         profile: args.profile.profile(),
         concurrency: args.dns_concurrency.max(1),
@@ -108,6 +108,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             args.output.as_deref().unwrap_or(Path::new("-")).display()
         )
     })?;
+    let save_dns = super::SaveDns::open(args.dns.save_dns.as_deref())?;
     let runtime = super::runtime()?;
     let show_progress = !args.quiet && io::stderr().is_terminal();
     let (stats, summary, cache) = runtime.block_on(async {
@@ -168,8 +169,8 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok((stats, summary, cache))
     })?;
     destination.commit().context("cannot write the report")?;
-    if let Some(path) = &args.dns.save_dns {
-        super::save_dns(&cache, path)?;
+    if let Some(save_dns) = save_dns {
+        save_dns.write(&cache)?;
     }
     if !args.quiet {
         let dns = cache.stats();

@@ -14,7 +14,14 @@ pub struct AtomicFile {
 }
 
 impl AtomicFile {
+    /// Start writing `target`. A symbolic link is followed: the file it points to is
+    /// replaced, not the link (a link that points nowhere is replaced itself).
     pub fn create(target: &Path) -> io::Result<Self> {
+        let resolved = std::fs::symlink_metadata(target)
+            .ok()
+            .filter(|meta| meta.file_type().is_symlink())
+            .and_then(|_| std::fs::canonicalize(target).ok());
+        let target = resolved.as_deref().unwrap_or(target);
         let dir = target
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -82,7 +89,14 @@ impl Destination {
                 io::stdout(),
             )));
         };
-        if std::fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir()) {
+        let meta = std::fs::metadata(path);
+        if meta.as_ref().is_ok_and(|meta| meta.is_dir()) {
+            return Err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "it is a directory; give a file name",
+            ));
+        }
+        if meta.is_ok_and(|meta| !meta.is_file()) {
             let file = File::options().write(true).open(path)?;
             return Ok(Destination::InPlace(BufWriter::with_capacity(
                 1 << 16,
@@ -146,5 +160,32 @@ mod tests {
         d.write_all(b"x").unwrap();
         d.commit().unwrap();
         assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
+    }
+
+    #[test]
+    fn a_symbolic_link_is_followed_and_stays_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.csv");
+        let link = dir.path().join("latest.csv");
+        std::fs::write(&real, "old").unwrap();
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let mut d = Destination::open(Some(&link)).unwrap();
+        d.write_all(b"new").unwrap();
+        d.commit().unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
+    }
+
+    #[test]
+    fn a_directory_is_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Destination::open(Some(dir.path())).err().unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::IsADirectory);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

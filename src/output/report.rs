@@ -50,6 +50,12 @@ pub struct EvidenceReports {
 impl EvidenceReports {
     /// Reports go to `dir` (created if missing).
     pub fn new(dir: &Path, now: DateTime<Utc>, max_lookups: u32) -> io::Result<Self> {
+        if std::fs::metadata(dir).is_ok_and(|meta| !meta.is_dir()) {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "it exists and is not a directory",
+            ));
+        }
         std::fs::create_dir_all(dir)?;
         Ok(EvidenceReports {
             dir: dir.to_path_buf(),

@@ -164,9 +164,53 @@ fn rspamd_symbols(text: &str) -> Vec<(SpfResult, Option<String>)> {
                 .map(|e| rest[1..1 + e].trim_end_matches(';').to_string()),
             _ => None,
         };
-        out.push((result, option.filter(|o| !o.is_empty())));
+        let symbol = (result, option.filter(|o| !o.is_empty()));
+        // rspamd checks SPF once per message: a symbol repeated on a line is one verdict.
+        if !out.contains(&symbol) {
+            out.push(symbol);
+        }
     }
     out
+}
+
+/// The symbol list of rspamd's task log line, `... (default: F (no action): [6.10/15.00]
+/// [R_SPF_SOFTFAIL(0.00){~all;},...]), len: ...`: the bracketed list after the score. The
+/// fields around it (`id: <Message-ID>`, `from:`, `mime_rcpts:`) are the sender's text, which
+/// can spell a symbol name. `None` when the line has no such list.
+fn task_symbol_list(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(rel) = text.get(from..)?.find("] [") {
+        let close = from + rel;
+        from = close + 1;
+        // The score: `[6.10/15.00]` (digits, dots, signs and one slash).
+        let open = text.get(..close)?.rfind('[')?;
+        let score = text.get(open + 1..close)?;
+        let is_score = score.contains('/')
+            && score
+                .bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'/' | b'-' | b'+'));
+        if !is_score {
+            continue;
+        }
+        // The list, up to its matching `]` (options may hold brackets too).
+        let start = close + 3;
+        let mut depth = 1usize;
+        for (i, &b) in bytes.iter().enumerate().skip(start) {
+            match b {
+                b'[' => depth += 1,
+                b']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return text.get(start..i);
+                    }
+                }
+                _ => {}
+            }
+        }
+        return text.get(start..);
+    }
+    None
 }
 
 /// `name: value,` fields of rspamd's task log line (`id: <...>, qid: <...>, ip: ...`).
@@ -220,11 +264,15 @@ pub(crate) fn rspamd_line(line: &Line<'_>, events: &mut Vec<Event>) {
         }
         return;
     }
-    let symbols = rspamd_symbols(m);
+    let task = m.contains("rspamd_task_write_log");
+    let symbols = rspamd_symbols(if task {
+        task_symbol_list(m).unwrap_or(m)
+    } else {
+        m
+    });
     if symbols.is_empty() {
         return;
     }
-    let task = m.contains("rspamd_task_write_log");
     let mut qid = None;
     let mut message_id = None;
     let mut ip = None;
@@ -705,9 +753,25 @@ mod tests {
             s,
             vec![(SpfResult::None, None), (SpfResult::Fail, Some("x".into()))]
         );
-        // Unclosed symbols all the way: one scan of the line, not one per symbol.
+        // Unclosed symbols all the way: one scan of the line, not one per symbol, and one
+        // verdict, not one per repetition.
         let line = "R_SPF_NA[".repeat(100_000);
-        assert_eq!(rspamd_symbols(&line).len(), 100_000);
+        assert_eq!(rspamd_symbols(&line), vec![(SpfResult::None, None)]);
+    }
+
+    #[test]
+    fn task_line_symbols_come_from_the_symbol_list_only() {
+        let line = "rspamd_task_write_log: id: <R_SPF_ALLOW@x.example>, qid: <Q1>, ip: 192.0.2.9, \
+                    from: <R_SPF_ALLOW(0)[+all]@x.example>, (default: F (add header): [6.10/15.00] \
+                    [R_SPF_FAIL(0.00)[-all],FROM_HAS_DN(0.00)[]]), len: 100, \
+                    mime_rcpts: <R_SPF_NEUTRAL@y.example>";
+        let list = task_symbol_list(line).unwrap();
+        assert_eq!(list, "R_SPF_FAIL(0.00)[-all],FROM_HAS_DN(0.00)[]");
+        assert_eq!(
+            rspamd_symbols(list),
+            vec![(SpfResult::Fail, Some("-all".into()))]
+        );
+        assert_eq!(task_symbol_list("id: <a>, [x] [R_SPF_FAIL]"), None);
     }
 
     #[test]
