@@ -164,10 +164,10 @@ fn rspamd_symbols(text: &str) -> Vec<(SpfResult, Option<String>)> {
                 .map(|e| rest[1..1 + e].trim_end_matches(';').to_string()),
             _ => None,
         };
-        let symbol = (result, option.filter(|o| !o.is_empty()));
-        // rspamd checks SPF once per message: a symbol repeated on a line is one verdict.
-        if !out.contains(&symbol) {
-            out.push(symbol);
+        // rspamd checks SPF once per message: a result repeated on a line is one verdict
+        // (the first one's option kept), so a line gives seven verdicts at most.
+        if !out.iter().any(|(seen, _)| *seen == result) {
+            out.push((result, option.filter(|o| !o.is_empty())));
         }
     }
     out
@@ -757,6 +757,11 @@ mod tests {
         // verdict, not one per repetition.
         let line = "R_SPF_NA[".repeat(100_000);
         assert_eq!(rspamd_symbols(&line), vec![(SpfResult::None, None)]);
+        let line: String = (0..10_000).map(|i| format!("R_SPF_FAIL[{i}] ")).collect();
+        assert_eq!(
+            rspamd_symbols(&line),
+            vec![(SpfResult::Fail, Some("0".into()))]
+        );
     }
 
     #[test]
