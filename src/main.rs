@@ -14,6 +14,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = spfsleuth::cli::Cli::parse();
+    spfsleuth::cli::stop_cleanly_on_signals();
     match spfsleuth::cli::run(cli) {
         Ok(code) => code,
         // The reader of our output went away (`spfsleuth scan ... | head`): nothing to say.

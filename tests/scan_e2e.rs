@@ -261,6 +261,45 @@ fn unusable_output_paths_are_fatal_before_the_scan() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
+/// A run stopped by SIGTERM (a cron job's `timeout`) or Ctrl-C exits 128 + the signal,
+/// leaves the old report in place and no temporary file beside it.
+#[test]
+fn a_stopped_run_leaves_the_old_report_and_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("report.csv");
+    std::fs::write(&target, "yesterday\n").unwrap();
+    for signal in ["TERM", "INT"] {
+        // Reading a stdin that never ends: the run is under way until it is stopped.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_spfsleuth"))
+            .args(["scan", "-", "--zone", "samples/dns.zone", "-o"])
+            .arg(&target)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let files = || std::fs::read_dir(dir.path()).unwrap().count();
+        let started = std::time::Instant::now();
+        while files() < 2 && started.elapsed() < std::time::Duration::from_secs(20) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(files(), 2, "the temporary file beside the report");
+        // The handler is installed right after the command line is parsed, long before
+        // the output is opened; a little more time for the thread to register it.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let killed = Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = child.wait().unwrap();
+        let number = if signal == "TERM" { 15 } else { 2 };
+        assert_eq!(status.code(), Some(128 + number), "SIG{signal}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "yesterday\n");
+        assert_eq!(files(), 1, "SIG{signal} left a temporary file");
+    }
+}
+
 /// Answers the first `budget` questions from the zone, then stops answering (the server
 /// drops the queries, as a dead server would).
 struct Dying {

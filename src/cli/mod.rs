@@ -108,6 +108,27 @@ impl DnsArgs {
     }
 }
 
+/// On SIGINT, SIGTERM or SIGHUP (Ctrl-C, a cron job's `timeout`, a closed terminal) remove
+/// the temporary files of `-o`, `--save-dns` and `--reports` before exiting with 128 +
+/// the signal's number, as the default action would: the targets stay as they were, and no
+/// `.NAME.PID.tmp` is left beside them. Without a handler (it could not be installed) the
+/// default action stays.
+pub fn stop_cleanly_on_signals() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let _ = std::thread::Builder::new()
+        .name("spfsleuth-signals".into())
+        .spawn(|| {
+            let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+            else {
+                return;
+            };
+            if let Some(signal) = signals.forever().next() {
+                crate::output::atomic::remove_temporaries();
+                std::process::exit(128 + signal);
+            }
+        });
+}
+
 /// The `--save-dns` file: every DNS answer the run used, written atomically to a regular
 /// file, in place to a device or pipe (a rename would replace `/dev/null` itself).
 pub struct SaveDns {

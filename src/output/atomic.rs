@@ -4,6 +4,30 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The temporary files being written now, so that a run stopped by a signal (Ctrl-C, a
+/// cron job's `timeout`) can remove them on its way out ([`remove_temporaries`]).
+static TEMPORARIES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn temporaries() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    // The list is only pushed to and removed from: a panic elsewhere cannot break it.
+    TEMPORARIES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn forget_temporary(temp: &Path) {
+    temporaries().retain(|p| p != temp);
+}
+
+/// Remove every temporary file still being written (their targets stay as they were).
+/// For a signal handler that is about to end the process.
+pub fn remove_temporaries() {
+    for temp in temporaries().drain(..) {
+        let _ = std::fs::remove_file(temp);
+    }
+}
 
 /// A file written next to its target and renamed over it at the end, so an interrupted run
 /// never leaves a half-written report. Dropped without `commit`: the temporary is removed.
@@ -32,6 +56,7 @@ impl AtomicFile {
             .unwrap_or_default();
         let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let file = File::options().write(true).create_new(true).open(&temp)?;
+        temporaries().push(temp.clone());
         Ok(AtomicFile {
             target: target.to_path_buf(),
             temp,
@@ -39,12 +64,22 @@ impl AtomicFile {
         })
     }
 
+    /// Flush, sync and rename over the target. On failure the temporary is removed and
+    /// the target stays as it was.
     pub fn commit(mut self) -> io::Result<()> {
-        if let Some(file) = self.file.take() {
-            let file = file.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
+        let written = match self.file.take() {
+            Some(file) => file
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .and_then(|file| file.sync_all()),
+            None => Ok(()),
+        };
+        let result = written.and_then(|()| std::fs::rename(&self.temp, &self.target));
+        if result.is_err() {
+            let _ = std::fs::remove_file(&self.temp);
         }
-        std::fs::rename(&self.temp, &self.target)
+        forget_temporary(&self.temp);
+        result
     }
 }
 
@@ -68,6 +103,7 @@ impl Drop for AtomicFile {
         if self.file.is_some() {
             self.file = None;
             let _ = std::fs::remove_file(&self.temp);
+            forget_temporary(&self.temp);
         }
     }
 }
