@@ -50,8 +50,12 @@ pub enum Command {
     /// record, dns_lookups, class, reason, fix, related_results.
     ///
     /// Exit status: 0 when the run completed (per-message problems are reported on stderr and
-    /// counted in the summary), 2 on a fatal error (missing path, unreadable zone file, ...).
+    /// counted in the summary), 2 on a fatal error (missing path, unreadable zone file, an
+    /// output that cannot be written, ...), 128 + the signal when stopped by SIGINT, SIGTERM
+    /// or SIGHUP (the output files are then left as they were).
+    // Verbatim: the class table keeps its lines (clap would reflow it into one paragraph).
     #[command(
+        verbatim_doc_comment,
         after_long_help = "Examples:\n  spfsleuth scan ~/Maildir/.Junk -o junk.csv\n  spfsleuth scan spam.mbox /var/log/mail.log.1.gz --reports letters/\n  spfsleuth scan samples --zone samples/dns.zone        # offline, answers from a zone file\n  spfsleuth scan spam.mbox --save-dns today.zone       # keep the DNS answers as evidence"
     )]
     Scan(scan::ScanArgs),
