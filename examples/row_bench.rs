@@ -1,7 +1,7 @@
 //! Per-row cost of a scan without reading: observations are read into memory first, then
 //! planned, evaluated (through the run's memo), classified and written out on one thread,
-//! twice: the first pass pays for the distinct evaluations, the second (every evaluation
-//! memoised) is the cost per row alone. Prints figures; a profiler can be pointed at it.
+//! `PASSES` times (default 2): the first pass pays for the distinct evaluations, the next
+//! ones (every evaluation memoised) are the cost per row alone. Prints figures; a profiler can be pointed at it.
 //!
 //! usage: cargo run --release --example row_bench -- ZONE PATH...
 
@@ -14,6 +14,10 @@ use spfsleuth::output::summary::Summary;
 use spfsleuth::output::{CsvFindings, FindingWriter};
 use spfsleuth::scan::{Evaluator, evaluate_observation};
 use spfsleuth::spf::Profile;
+
+/// The binary's allocator, so that the figures are the scan's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args_os().skip(1);
@@ -33,7 +37,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let cache = dns::open(&config)?;
         let lookup: Arc<dyn dns::Lookup> = cache;
         let evaluator = Evaluator::new(lookup, Profile::default(), 64);
-        for pass in ["first (evaluations)", "second (memoised)"] {
+        let passes: usize = std::env::var("PASSES")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(2);
+        for pass in 1..=passes.max(1) {
+            let pass = match pass {
+                1 => "pass 1 (evaluations)".to_string(),
+                n => format!("pass {n} (memoised)"),
+            };
             let mut csv = CsvFindings::new(std::io::sink())?;
             let mut summary = Summary::default();
             let start = Instant::now();
