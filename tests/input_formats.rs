@@ -98,6 +98,28 @@ fn single_eml_given_directly_is_a_whole_file() {
     assert_eq!(stats.problems, 0);
 }
 
+/// Apple Mail's `.emlx`: the byte count on the first line is not a header, the message
+/// after it is read like an .eml.
+#[test]
+fn apple_mail_emlx_is_read_after_its_length_line() {
+    let emlx = data("eml/apple-mail.emlx");
+    let paths = [PathBuf::from(&emlx)];
+    let mut observations = Vec::new();
+    let stats = read_inputs(&paths, &InputOptions::default(), &mut |item| match item {
+        Item::Observation(o) => observations.push(*o),
+        Item::Problem(p) => panic!("{p}"),
+    })
+    .expect("inputs exist");
+    assert_eq!(stats.messages, 1);
+    let obs = &observations[0];
+    assert_eq!(obs.message_id.as_deref(), Some("emlx-1@apple-user.example"));
+    assert_eq!(obs.header_from.as_deref(), Some("apple-user.example"));
+    assert_eq!(
+        obs.client_ip.map(|ip| ip.to_string()).as_deref(),
+        Some("192.0.2.77")
+    );
+}
+
 #[test]
 fn maildir_plus_plus_reads_cur_new_and_subfolders_never_tmp() {
     let root = data("maildir/Maildir");

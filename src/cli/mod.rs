@@ -26,7 +26,7 @@ pub enum Command {
     /// Scan mailboxes and MTA logs, re-evaluate every recorded SPF verdict, write a CSV.
     ///
     /// Reads mbox files, Maildir folders (with Maildir++ subfolders such as .Junk), single
-    /// .eml files, whole directory trees, MTA logs (Postfix/policyd-spf, Exim, rspamd,
+    /// .eml and .emlx files, whole directory trees, MTA logs (Postfix/policyd-spf, Exim, rspamd,
     /// Sendmail/smf-spf, amavis, ...), gzip of any of these, and '-' for stdin. For every
     /// recorded SPF verdict (Received-SPF, Authentication-Results, log lines) it checks the
     /// same client IP and identity against the DNS as it is now, tries related domains (header

@@ -1,4 +1,4 @@
-//! Turn what the administrator points us at (mbox, Maildir, .eml, trees, stdin, .gz, MTA logs)
+//! Turn what the administrator points us at (mbox, Maildir, .eml/.emlx, trees, stdin, .gz, MTA logs)
 //! into raw messages and log lines, streaming, reading only header blocks.
 
 use std::fmt;

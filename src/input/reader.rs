@@ -402,7 +402,9 @@ impl<'a> Reader<'a> {
                 Some(file) if !gzip => self.read_mbox_file(source, head.len(), file),
                 _ => self.read_mbox(source, head, stream, gzip),
             },
-            Kind::Mbox | Kind::Message => self.read_single_message(head, stream, &place, gzip),
+            Kind::Mbox | Kind::Message | Kind::Emlx => {
+                self.read_single_message(head, stream, &place, gzip)
+            }
         }
     }
 
@@ -427,8 +429,9 @@ impl<'a> Reader<'a> {
                 }
             }
         };
-        // A leading `From ` line (Maildir files written by some delivery agents).
-        let mut start = 0;
+        // A leading `From ` line (Maildir files written by some delivery agents), or the
+        // byte count of an Apple Mail `.emlx` file.
+        let mut start = super::sniff::emlx_length_line(&buf).unwrap_or(0);
         let mut separator = Separator::default();
         let first = buf
             .iter()

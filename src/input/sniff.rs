@@ -15,6 +15,9 @@ pub(crate) enum Kind {
     Log,
     /// Starts with header fields: one message (.eml, a Maildir file).
     Message,
+    /// Apple Mail's `.emlx`: a line with the message's length in bytes, then the message
+    /// (then a property list, after the message).
+    Emlx,
     /// NUL bytes or mostly control bytes.
     Binary,
     /// Text that is none of the above.
@@ -44,6 +47,11 @@ pub(crate) fn sniff(head: &[u8]) -> Kind {
     if looks_like_message(head) {
         return Kind::Message;
     }
+    if let Some(skip) = emlx_length_line(head)
+        && looks_like_message(head.get(skip..).unwrap_or_default())
+    {
+        return Kind::Emlx;
+    }
     if is_binary(head) {
         Kind::Binary
     } else {
@@ -69,6 +77,17 @@ fn looks_like_message(head: &[u8]) -> bool {
         }
     }
     true
+}
+
+/// The length of the first line (with its line end) when it is the byte count that starts an
+/// Apple Mail `.emlx` file: 1 to 12 ASCII digits, maybe padded with spaces.
+pub(crate) fn emlx_length_line(head: &[u8]) -> Option<usize> {
+    let end = head.iter().take(64).position(|&b| b == b'\n')?;
+    let line = head.get(..end)?;
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let digits = line.iter().take_while(|b| b.is_ascii_digit()).count();
+    let padded = line.get(digits..)?.iter().all(|&b| b == b' ');
+    ((1..=12).contains(&digits) && padded).then_some(end + 1)
 }
 
 fn is_binary(head: &[u8]) -> bool {
@@ -104,5 +123,12 @@ mod tests {
         assert_eq!(sniff(b"\x01\x02\x03\x04abc"), Kind::Binary);
         assert_eq!(sniff(b"Hello, this is a README.\n"), Kind::Text);
         assert_eq!(sniff(b"Note: a\nthis is prose, not a header\n"), Kind::Text);
+        assert_eq!(
+            sniff(b"1234      \nReceived: from x\nSubject: hi\n\nbody"),
+            Kind::Emlx
+        );
+        assert_eq!(sniff(b"1234\r\nSubject: hi\r\n\r\n"), Kind::Emlx);
+        assert_eq!(sniff(b"1234\nnot a header\n"), Kind::Text);
+        assert_eq!(sniff(b"12 34\nSubject: hi\n"), Kind::Text);
     }
 }
