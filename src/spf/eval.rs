@@ -683,6 +683,25 @@ impl<'a> Engine<'a> {
         explain: bool,
         step: &mut Step,
     ) -> Result<Verdict, Abort> {
+        let (_, nested) = self
+            .evaluate_target(term, spec, domain, depth, explain, step)
+            .await?;
+        Ok(nested)
+    }
+
+    /// What `include:` and `redirect=` share: count the lookup, expand the target, and
+    /// evaluate its record one level deeper (nested under `step` in the trace). A target
+    /// without a record is a permerror for both (RFC 7208 §5.2, §6.1). Returns the target
+    /// and its verdict.
+    async fn evaluate_target(
+        &mut self,
+        term: &Term,
+        spec: &DomainSpec,
+        domain: &str,
+        depth: u32,
+        explain: bool,
+        step: &mut Step,
+    ) -> Result<(String, Verdict), Abort> {
         self.count_lookup(domain, &term.text)?;
         let target = self.expand_target(spec, domain, &mut step.lookups).await;
         step.target = Some(target.clone());
@@ -703,7 +722,6 @@ impl<'a> Engine<'a> {
         let (nested, nested_trace) = self.evaluate(target.clone(), depth + 1, explain).await;
         step.nested = Some(Box::new(nested_trace));
         if nested.result == SpfResult::None {
-            // §6.1: a redirect to a domain without a record is a permerror.
             return Err(Abort::perm(
                 ProblemKind::IncludeWithoutRecord,
                 domain,
@@ -714,7 +732,7 @@ impl<'a> Engine<'a> {
                 ),
             ));
         }
-        Ok(nested)
+        Ok((target, nested))
     }
 
     /// §6.2: the explanation for a fail, from this record's `exp=`. Any problem (no or
@@ -810,29 +828,12 @@ impl<'a> Engine<'a> {
         match mechanism {
             Mechanism::All | Mechanism::Ip4 { .. } | Mechanism::Ip6 { .. } => Ok(false),
             Mechanism::Include { domain: spec } => {
-                self.count_lookup(domain, &term.text)?;
-                let target = self.expand_target(spec, domain, &mut step.lookups).await;
-                step.target = Some(target.clone());
-                if let Err(why) = check_query_name(&target) {
-                    return Err(Abort::perm(
-                        ProblemKind::IncludeWithoutRecord,
-                        domain,
-                        format!(
-                            "\"{}\": the target {} cannot be looked up ({why})",
-                            term.text,
-                            show(&target)
-                        ),
-                    ));
-                }
-                if depth >= MAX_DEPTH {
-                    return Err(too_deep(domain, &term.text));
-                }
-                let (nested, nested_trace) = self.evaluate(target.clone(), depth + 1, false).await;
-                step.nested = Some(Box::new(nested_trace));
-                // §5.2: the include result table.
+                let (target, nested) = self
+                    .evaluate_target(term, spec, domain, depth, false, step)
+                    .await?;
+                // §5.2: the include result table (none was a permerror already).
                 match nested.result {
                     SpfResult::Pass => Ok(true),
-                    SpfResult::Fail | SpfResult::SoftFail | SpfResult::Neutral => Ok(false),
                     SpfResult::TempError | SpfResult::PermError => Err(Abort {
                         result: nested.result,
                         problem: nested.problem.unwrap_or_else(|| Problem {
@@ -841,15 +842,10 @@ impl<'a> Engine<'a> {
                             detail: format!("{} evaluated to {}", target, nested.result),
                         }),
                     }),
-                    SpfResult::None => Err(Abort::perm(
-                        ProblemKind::IncludeWithoutRecord,
-                        domain,
-                        format!(
-                            "\"{}\": {}",
-                            term.text,
-                            no_record_reason(&target, nested.problem)
-                        ),
-                    )),
+                    SpfResult::Fail
+                    | SpfResult::SoftFail
+                    | SpfResult::Neutral
+                    | SpfResult::None => Ok(false),
                 }
             }
             Mechanism::A { domain: spec, cidr } => {
