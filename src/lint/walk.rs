@@ -566,18 +566,7 @@ impl<'a> Walker<'a> {
             term.directive().map(|d| &d.mechanism),
             Some(Mechanism::A { .. })
         );
-        if let Err(why) = check_name(target) {
-            self.push(
-                Severity::Warning,
-                Check::VoidLookup,
-                domain,
-                path,
-                format!(
-                    "{}: {} cannot be looked up ({why}), so the term never matches",
-                    quote(&term.text),
-                    quote(target)
-                ),
-            );
+        if self.unaskable(term, target, domain, path) {
             return;
         }
         match self.lookup.lookup(target, RecordType::A).await {
@@ -605,21 +594,30 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// A target that is not a name DNS can be asked about (a warning: the term never
+    /// matches). True when it was reported.
+    fn unaskable(&mut self, term: &Term, target: &str, domain: &str, path: &[String]) -> bool {
+        let Err(why) = check_name(target) else {
+            return false;
+        };
+        self.push(
+            Severity::Warning,
+            Check::VoidLookup,
+            domain,
+            path,
+            format!(
+                "{}: {} cannot be looked up ({why}), so the term never matches",
+                quote(&term.text),
+                quote(target)
+            ),
+        );
+        true
+    }
+
     /// `mx`: the MX query (void when empty), the limit on MX names, and the hosts'
     /// addresses.
     async fn check_mx(&mut self, term: &Term, target: &str, domain: &str, path: &[String]) {
-        if let Err(why) = check_name(target) {
-            self.push(
-                Severity::Warning,
-                Check::VoidLookup,
-                domain,
-                path,
-                format!(
-                    "{}: {} cannot be looked up ({why}), so the term never matches",
-                    quote(&term.text),
-                    quote(target)
-                ),
-            );
+        if self.unaskable(term, target, domain, path) {
             return;
         }
         let answer = match self.lookup.lookup(target, RecordType::Mx).await {
