@@ -46,13 +46,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 1 => "pass 1 (evaluations)".to_string(),
                 n => format!("pass {n} (memoised)"),
             };
-            let mut csv = CsvFindings::new(std::io::sink())?;
+            let mut csv = CsvFindings::new(std::io::sink(), false)?;
             let mut summary = Summary::default();
             let start = Instant::now();
             for obs in &observations {
                 let finding = evaluate_observation(&evaluator, obs.clone()).await;
-                csv.write(&finding)?;
-                summary.write(&finding)?;
+                csv.write(spfsleuth::output::Entry::alone(&finding))?;
+                summary.write(spfsleuth::output::Entry::alone(&finding))?;
             }
             let secs = start.elapsed().as_secs_f64();
             println!(

@@ -15,3 +15,4 @@ pub mod model;
 pub mod output;
 pub mod scan;
 pub mod spf;
+pub mod state;

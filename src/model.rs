@@ -98,6 +98,77 @@ impl FromStr for Identity {
     }
 }
 
+/// The time zone of log timestamps that carry none (classic syslog `Mmm dd hh:mm:ss`, ISO
+/// 8601 without an offset, ctime): the zone of the machine that wrote the log, which is
+/// usually the machine reading it (`Local`, the command line's default), or a named zone
+/// (`--log-timezone Asia/Tokyo`, `UTC`). The library's default is UTC, so that a result does
+/// not depend on the machine it is computed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogZone {
+    #[default]
+    Utc,
+    /// The zone of this machine (`TZ`, else `/etc/localtime`).
+    Local,
+    /// An IANA zone (tz database name).
+    Named(chrono_tz::Tz),
+}
+
+impl LogZone {
+    /// `UTC`, `local`, or an IANA name such as `Europe/Berlin` (any case).
+    pub fn parse(text: &str) -> Result<LogZone, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("utc") || text.eq_ignore_ascii_case("z") {
+            return Ok(LogZone::Utc);
+        }
+        if text.eq_ignore_ascii_case("local") {
+            return Ok(LogZone::Local);
+        }
+        chrono_tz::Tz::from_str_insensitive(text)
+            .map(LogZone::Named)
+            .map_err(|_| {
+                format!(
+                    "{text:?} is not a time zone: give UTC, local, or an IANA name such as Europe/Berlin or Asia/Tokyo"
+                )
+            })
+    }
+
+    /// The instant a wall-clock time in this zone stands for. A time that occurs twice (the
+    /// hour after a daylight-saving change back) is the first; one that a change forward
+    /// skipped is read an hour later, as the clock then said. Years outside 1-9999 (which
+    /// RFC 3339 cannot write) give no date.
+    pub fn to_utc(self, naive: chrono::NaiveDateTime) -> Option<chrono::DateTime<chrono::Utc>> {
+        use chrono::{TimeZone, Utc};
+        fn convert<Tz: TimeZone>(
+            zone: &Tz,
+            naive: chrono::NaiveDateTime,
+        ) -> Option<chrono::DateTime<Utc>> {
+            zone.from_local_datetime(&naive)
+                .earliest()
+                .or_else(|| {
+                    let later = naive.checked_add_signed(chrono::Duration::hours(1))?;
+                    zone.from_local_datetime(&later).earliest()
+                })
+                .map(|t| t.with_timezone(&Utc))
+        }
+        let utc = match self {
+            LogZone::Utc => Some(Utc.from_utc_datetime(&naive)),
+            LogZone::Local => convert(&chrono::Local, naive),
+            LogZone::Named(tz) => convert(&tz, naive),
+        }?;
+        use chrono::Datelike;
+        (1..=9999).contains(&utc.year()).then_some(utc)
+    }
+
+    /// The `--log-timezone` value that names this zone.
+    pub fn name(self) -> String {
+        match self {
+            LogZone::Utc => "UTC".into(),
+            LogZone::Local => "local".into(),
+            LogZone::Named(tz) => tz.name().into(),
+        }
+    }
+}
+
 /// Treat an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) as the IPv4 address it carries
 /// (RFC 7208 §5: "IPv4-mapped IPv6 addresses ... MUST be treated as IPv4").
 pub fn canonical_ip(ip: IpAddr) -> IpAddr {
@@ -129,6 +200,39 @@ mod tests {
             Some(SpfResult::SoftFail)
         );
         assert_eq!(SpfResult::parse_lenient("bogus"), None);
+    }
+
+    #[test]
+    fn log_zones() {
+        let naive = chrono::NaiveDate::from_ymd_opt(2026, 12, 7)
+            .unwrap()
+            .and_hms_opt(9, 0, 0)
+            .unwrap();
+        let tokyo = LogZone::parse("asia/tokyo").unwrap();
+        assert_eq!(tokyo.name(), "Asia/Tokyo");
+        assert_eq!(
+            tokyo.to_utc(naive).unwrap().to_rfc3339(),
+            "2026-12-07T00:00:00+00:00"
+        );
+        assert_eq!(
+            LogZone::parse("UTC")
+                .unwrap()
+                .to_utc(naive)
+                .unwrap()
+                .to_rfc3339(),
+            "2026-12-07T09:00:00+00:00"
+        );
+        assert!(LogZone::parse("Mars/Olympus").is_err());
+        // 02:30 on 29 March 2026 does not exist in Berlin (clocks go 02:00 -> 03:00).
+        let gap = chrono::NaiveDate::from_ymd_opt(2026, 3, 29)
+            .unwrap()
+            .and_hms_opt(2, 30, 0)
+            .unwrap();
+        let berlin = LogZone::parse("Europe/Berlin").unwrap();
+        assert_eq!(
+            berlin.to_utc(gap).unwrap().to_rfc3339(),
+            "2026-03-29T01:30:00+00:00"
+        );
     }
 
     #[test]

@@ -80,6 +80,17 @@ impl Class {
     }
 }
 
+impl std::str::FromStr for Class {
+    type Err = String;
+    /// The class word as written in the CSV (`misconfigured`, `fixed_since`, ...).
+    fn from_str(word: &str) -> Result<Class, String> {
+        Class::ALL
+            .into_iter()
+            .find(|c| c.as_str() == word)
+            .ok_or_else(|| format!("not a class: {word:?}"))
+    }
+}
+
 impl fmt::Display for Class {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

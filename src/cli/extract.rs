@@ -10,8 +10,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 
-use crate::extract::ExtractOptions;
-use crate::input::{InputOptions, InputStats, Item, read_inputs_until};
+use crate::input::{InputStats, Item, read_inputs_until};
 use crate::output::atomic::Destination;
 use crate::output::csv::write_record;
 use crate::output::{SCAN_COLUMNS, observation_cells};
@@ -21,32 +20,15 @@ pub struct ExtractArgs {
     /// Files or directories (mbox, Maildir, .eml, logs, .gz); '-' for stdin.
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
-    /// Worker threads for parsing and extraction (default: all cores).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
-    pub threads: Option<u16>,
-    /// In messages, trust only SPF headers recorded by this receiver (matched against
-    /// `receiver=`, the comment host or the authserv-id); repeatable. Default: the topmost
-    /// verdict. Log lines are the MTA's own records and always count.
-    #[arg(long = "authserv-id", value_name = "NAME")]
-    pub authserv_ids: Vec<String>,
-    /// Year of the first syslog timestamp (they carry none); the year moves on at each
-    /// December -> January step. Default: each line is dated in the latest year that does not
-    /// put it after the log file's modification time (today for stdin).
-    #[arg(long = "log-year", value_name = "YYYY", value_parser = clap::value_parser!(i32).range(1..=9999))]
-    pub log_year: Option<i32>,
+    #[command(flatten)]
+    pub reading: super::ReadingArgs,
     /// Write the CSV here (atomically: a temporary file renamed at the end). Default: stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
 
 pub fn run(args: ExtractArgs) -> anyhow::Result<ExitCode> {
-    let options = InputOptions {
-        extract: ExtractOptions {
-            authserv_ids: args.authserv_ids.clone(),
-            log_year: args.log_year,
-        },
-        threads: args.threads.map(usize::from),
-    };
+    super::refuse_clashes(&args.paths, &[], &[("-o", args.output.as_deref())], None)?;
     let started = Instant::now();
     crate::input::check_paths(&args.paths)?;
     let mut output = Destination::open(args.output.as_deref()).with_context(|| {
@@ -55,6 +37,11 @@ pub fn run(args: ExtractArgs) -> anyhow::Result<ExitCode> {
             args.output.as_deref().unwrap_or(Path::new("-")).display()
         )
     })?;
+    let mut own = crate::input::OwnFiles::default();
+    if let Some(path) = &args.output {
+        own.add(path);
+    }
+    let options = args.reading.input_options(std::sync::Arc::new(own));
     let mut write_error: Option<io::Error> = None;
     let mut rows = 0u64;
     if let Err(err) = write_record(&mut output, &SCAN_COLUMNS[..12]) {

@@ -113,9 +113,10 @@ impl DnsArgs {
 }
 
 /// On SIGINT, SIGTERM or SIGHUP (Ctrl-C, a cron job's `timeout`, a closed terminal) remove
-/// the temporary files of `-o`, `--save-dns` and `--reports` before exiting with 128 +
-/// the signal's number, as the default action would: the targets stay as they were, and no
-/// `.NAME.PID.tmp` is left beside them. Without a handler (it could not be installed) the
+/// the temporary files of `-o`, `--summary`, `--save-dns` and `--reports` before exiting
+/// with 128 + the signal's number, as the default action would: the targets stay as they
+/// were, no `.NAME.PID.tmp` is left beside them, and the `--state` transaction is never
+/// committed (SQLite rolls it back). A signal during the commit phase waits for it to end. Without a handler (it could not be installed) the
 /// default action stays.
 pub fn stop_cleanly_on_signals() {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -127,7 +128,8 @@ pub fn stop_cleanly_on_signals() {
                 return;
             };
             if let Some(signal) = signals.forever().next() {
-                crate::output::atomic::remove_temporaries();
+                // Waits for a commit phase in progress; no other starts after this.
+                let _no_commit = crate::output::atomic::remove_temporaries();
                 std::process::exit(128 + signal);
             }
         });
@@ -173,6 +175,90 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .thread_name("spfsleuth-dns")
         .build()
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
+}
+
+/// How inputs are read. Shared by `scan` and `extract`.
+#[derive(Debug, Clone, Args)]
+pub struct ReadingArgs {
+    /// In messages, trust only SPF headers recorded by this receiver (matched against
+    /// `receiver=`, the comment host or the authserv-id); repeatable. Default: the topmost
+    /// verdict. Log lines are the MTA's own records and always count.
+    #[arg(long = "authserv-id", value_name = "NAME")]
+    pub authserv_ids: Vec<String>,
+    /// Year of the first syslog timestamp (they carry none); the year moves on at each
+    /// December -> January step. Default: each line is dated in the latest year that does not
+    /// put it after the log file's modification time (today for stdin).
+    #[arg(long = "log-year", value_name = "YYYY", value_parser = clap::value_parser!(i32).range(1..=9999))]
+    pub log_year: Option<i32>,
+    /// Time zone of log timestamps that carry none (classic syslog `Dec  7 03:12:09`, Exim's
+    /// `2026-12-07 03:12:09`): `local` (this machine's zone, from TZ or /etc/localtime),
+    /// `UTC`, or an IANA name such as Europe/Berlin or Asia/Tokyo. Timestamps with an offset
+    /// (RFC 5424, RFC 3339) keep their own. Also the zone of the days given to --since and
+    /// --until.
+    #[arg(long = "log-timezone", value_name = "ZONE", default_value = "local", value_parser = parse_log_zone)]
+    pub log_timezone: crate::model::LogZone,
+    /// Threads for reading and extraction (default: all cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
+}
+
+fn parse_log_zone(text: &str) -> Result<crate::model::LogZone, String> {
+    crate::model::LogZone::parse(text)
+}
+
+impl ReadingArgs {
+    /// The input options these arguments ask for; `own_files` are the run's outputs.
+    pub fn input_options(
+        &self,
+        own_files: std::sync::Arc<crate::input::OwnFiles>,
+    ) -> crate::input::InputOptions {
+        crate::input::InputOptions {
+            extract: crate::extract::ExtractOptions {
+                authserv_ids: self.authserv_ids.clone(),
+                log_year: self.log_year,
+                log_zone: self.log_timezone,
+            },
+            threads: self.threads.map(usize::from),
+            own_files,
+        }
+    }
+}
+
+/// Refuse, before anything is read, an output that is an input or a `--zone` file, two
+/// outputs that are one file, and a `--reports` directory that holds anything else the run
+/// reads or writes (see [`crate::output::guard`]).
+pub fn refuse_clashes(
+    inputs: &[PathBuf],
+    zones: &[PathBuf],
+    outputs: &[(&'static str, Option<&std::path::Path>)],
+    reports: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    use crate::output::guard::{Named, Role};
+    let stdin = std::path::Path::new("-");
+    let mut reads: Vec<Named> = inputs
+        .iter()
+        .filter(|p| p.as_path() != stdin)
+        .map(|p| Named {
+            role: Role::Input,
+            path: p.clone(),
+        })
+        .collect();
+    reads.extend(zones.iter().map(|p| Named {
+        role: Role::Zone,
+        path: p.clone(),
+    }));
+    let writes: Vec<Named> = outputs
+        .iter()
+        .filter_map(|(option, path)| {
+            path.map(|path| Named {
+                role: Role::Output(option),
+                path: path.to_path_buf(),
+            })
+        })
+        .collect();
+    let stdin_read = inputs.iter().any(|p| p.as_path() == stdin);
+    crate::output::guard::check(&reads, &writes, reports, stdin_read)?;
+    Ok(())
 }
 
 /// Receiver profile: the RFC 7208 §4.6.4 processing limits, which some receivers change.

@@ -28,6 +28,18 @@ pub struct CacheStats {
     pub upstream: u64,
     /// Distinct (name, type) pairs seen.
     pub distinct: u64,
+    /// Of the questions sent upstream: those the resolver could not be reached for
+    /// ([`DnsError::is_unreachable`]: timeouts, refused connections, REFUSED).
+    pub unreachable: u64,
+}
+
+impl CacheStats {
+    /// The resolver could not be reached for the run: more than half of the questions sent
+    /// upstream got no answer at all (timeouts, refused connections), as opposed to some
+    /// domains' own servers failing. A run in an outage writes nothing (exit status 3).
+    pub fn is_outage(&self) -> bool {
+        self.upstream > 0 && self.unreachable.saturating_mul(2) > self.upstream
+    }
 }
 
 /// One answer as the run used it, with the time it was asked upstream.
@@ -54,6 +66,7 @@ pub struct Cache {
     slots: Mutex<HashMap<String, NameSlots>>,
     requests: AtomicU64,
     upstream: AtomicU64,
+    unreachable: AtomicU64,
 }
 
 impl Cache {
@@ -68,6 +81,7 @@ impl Cache {
             slots: Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
             upstream: AtomicU64::new(0),
+            unreachable: AtomicU64::new(0),
         }
     }
 
@@ -84,6 +98,7 @@ impl Cache {
             requests: self.requests.load(Ordering::Relaxed),
             upstream: self.upstream.load(Ordering::Relaxed),
             distinct: self.slots().values().map(|v| v.len() as u64).sum(),
+            unreachable: self.unreachable.load(Ordering::Relaxed),
         }
     }
 
@@ -282,6 +297,9 @@ impl Lookup for Cache {
                     self.upstream.fetch_add(1, Ordering::Relaxed);
                     let queried_at = SystemTime::now();
                     let result = self.inner.lookup(&name, rtype).await;
+                    if result.as_ref().is_err_and(DnsError::is_unreachable) {
+                        self.unreachable.fetch_add(1, Ordering::Relaxed);
+                    }
                     Resolved { result, queried_at }
                 })
                 .await;

@@ -135,6 +135,16 @@ impl DnsError {
     pub fn is_timeout(&self) -> bool {
         matches!(self, DnsError::Timeout)
     }
+    /// The resolver itself could not be reached or would not answer: a timeout, a network
+    /// error (connection refused, unreachable), or REFUSED. Not NXDOMAIN, not SERVFAIL (a
+    /// domain's own servers failing), not a name that cannot be asked.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            DnsError::Timeout | DnsError::Other(_) => true,
+            DnsError::ServerFailure(code) => code == "REFUSED",
+            DnsError::NxDomain | DnsError::InvalidName(_) => false,
+        }
+    }
     /// Errors that RFC 7208 treats as "the DNS could not answer" (temperror), as opposed to
     /// NXDOMAIN, which is an answer.
     pub fn is_transient(&self) -> bool {

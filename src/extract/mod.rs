@@ -28,4 +28,7 @@ pub struct ExtractOptions {
     /// Year for syslog timestamps that carry none (`--log-year`); default: the file's
     /// modification time.
     pub log_year: Option<i32>,
+    /// Zone of log timestamps that carry none (`--log-timezone`; the command line's
+    /// default is the local zone, the library's UTC).
+    pub log_zone: crate::model::LogZone,
 }

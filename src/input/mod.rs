@@ -52,6 +52,21 @@ mod split;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod own_files_tests {
+    use super::OwnFiles;
+
+    #[test]
+    fn temporary_names() {
+        assert!(OwnFiles::is_temporary_name(".report.csv.1234.tmp"));
+        assert!(OwnFiles::is_temporary_name(".letters.99.tmp"));
+        assert!(!OwnFiles::is_temporary_name("report.csv.1234.tmp"));
+        assert!(!OwnFiles::is_temporary_name(".1234.tmp"));
+        assert!(!OwnFiles::is_temporary_name(".notes.tmp"));
+        assert!(!OwnFiles::is_temporary_name(".x.12a.tmp"));
+    }
+}
+
 pub use split::DEFAULT_HEADER_CAP;
 
 use std::ops::ControlFlow;
@@ -92,6 +107,46 @@ pub struct InputOptions {
     pub extract: ExtractOptions,
     /// Worker threads for parsing and extraction (default: all cores).
     pub threads: Option<usize>,
+    /// The run's own outputs, skipped when a directory walk meets them.
+    pub own_files: Arc<OwnFiles>,
+}
+
+/// The files and directories a run writes (its report, summary, state database and their
+/// temporaries, its letters): a directory walk that meets one skips it, by device and
+/// inode, as it skips any file named like one of spfsleuth's temporaries
+/// (`.NAME.PID.tmp`), so that an output kept inside a scanned folder is never read as mail.
+#[derive(Debug, Clone, Default)]
+pub struct OwnFiles {
+    identities: std::collections::HashSet<(u64, u64)>,
+}
+
+impl OwnFiles {
+    /// Remember `path` if it exists now (call after the outputs are created).
+    pub fn add(&mut self, path: &std::path::Path) {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            self.identities.insert((meta.dev(), meta.ino()));
+        }
+    }
+
+    /// Is this one of the run's own files?
+    pub fn contains(&self, meta: &std::fs::Metadata) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        !self.identities.is_empty() && self.identities.contains(&(meta.dev(), meta.ino()))
+    }
+
+    /// Named like a temporary file or directory of spfsleuth's (`.report.csv.1234.tmp`).
+    pub fn is_temporary_name(name: &str) -> bool {
+        let Some(rest) = name.strip_prefix('.') else {
+            return false;
+        };
+        let Some(rest) = rest.strip_suffix(".tmp") else {
+            return false;
+        };
+        rest.rsplit_once('.').is_some_and(|(stem, pid)| {
+            !stem.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+        })
+    }
 }
 
 /// Counts for the summary.
@@ -213,12 +268,14 @@ pub fn read_inputs_tuned(
     // Two units wait in the channel while the workers are busy: enough to keep them fed.
     let (work_tx, work_rx) = crossbeam_channel::bounded(2);
     let mut consumer = pipeline::Consumer::new(&pool, shared, max_in_flight, sink);
+    let own_files = options.own_files.clone();
     let (files, skipped) = std::thread::scope(|scope| {
         let reader_bytes = bytes.clone();
+        let own_files = &own_files;
         let reader = std::thread::Builder::new()
             .name("spfsleuth-read".into())
             .spawn_scoped(scope, move || {
-                let mut reader = reader::Reader::new(tuning, work_tx, reader_bytes);
+                let mut reader = reader::Reader::new(tuning, own_files, work_tx, reader_bytes);
                 let _stopped = reader.run(paths);
                 (reader.files, reader.skipped)
             })

@@ -96,6 +96,9 @@ pub struct Skipped {
     pub count: u64,
     /// The first few of them, for the summary.
     pub names: Vec<String>,
+    /// The run's own outputs and spfsleuth's temporary files met in a walk
+    /// ([`super::OwnFiles`]).
+    pub own: u64,
 }
 
 impl Skipped {
@@ -110,9 +113,19 @@ impl Skipped {
 
     /// `3 files that are not mail (a/README, a/zone, b/x.png)`, or empty.
     pub fn describe(&self) -> String {
+        let own = match self.own {
+            0 => String::new(),
+            1 => "skipped 1 file of spfsleuth's own (an output or temporary file)".to_string(),
+            n => format!("skipped {n} files of spfsleuth's own (outputs or temporary files)"),
+        };
         if self.count == 0 {
-            return String::new();
+            return own;
         }
+        let own = if own.is_empty() {
+            own
+        } else {
+            format!("; {own}")
+        };
         let more = if self.count as usize > self.names.len() {
             ", ..."
         } else {
@@ -124,7 +137,7 @@ impl Skipped {
             "files that are"
         };
         format!(
-            "skipped {} {noun} not mail ({}{more})",
+            "skipped {} {noun} not mail ({}{more}){own}",
             self.count,
             self.names.join(", ")
         )
@@ -133,6 +146,7 @@ impl Skipped {
 
 pub(crate) struct Reader<'a> {
     tuning: &'a Tuning,
+    own_files: &'a super::OwnFiles,
     work_tx: Sender<Work>,
     batch: Vec<Unit>,
     batch_bytes: usize,
@@ -145,9 +159,15 @@ pub(crate) struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(tuning: &'a Tuning, work_tx: Sender<Work>, bytes: Arc<AtomicU64>) -> Self {
+    pub fn new(
+        tuning: &'a Tuning,
+        own_files: &'a super::OwnFiles,
+        work_tx: Sender<Work>,
+        bytes: Arc<AtomicU64>,
+    ) -> Self {
         Reader {
             tuning,
+            own_files,
             work_tx,
             batch: Vec::new(),
             batch_bytes: 0,
@@ -249,6 +269,10 @@ impl<'a> Reader<'a> {
                 continue;
             }
             let path = dir.join(&name);
+            if super::OwnFiles::is_temporary_name(&name.to_string_lossy()) {
+                self.skipped.own += 1;
+                continue;
+            }
             let meta = match fs::metadata(&path) {
                 Ok(meta) => meta,
                 Err(err) => {
@@ -256,6 +280,10 @@ impl<'a> Reader<'a> {
                     continue;
                 }
             };
+            if self.own_files.contains(&meta) {
+                self.skipped.own += 1;
+                continue;
+            }
             if meta.is_dir() {
                 self.walk_dir(&path)?;
             } else if maildir {
@@ -289,6 +317,10 @@ impl<'a> Reader<'a> {
             }
             let path = sub.join(&name);
             match fs::metadata(&path) {
+                Ok(meta) if self.own_files.contains(&meta) => {
+                    self.skipped.own += 1;
+                    continue;
+                }
                 Ok(meta) if meta.is_file() => {}
                 Ok(_) => continue,
                 Err(err) => {

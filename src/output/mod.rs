@@ -2,6 +2,7 @@
 
 pub mod atomic;
 pub mod csv;
+pub mod guard;
 pub mod jsonl;
 pub mod report;
 pub mod summary;
@@ -14,11 +15,65 @@ use crate::classify::Finding;
 use crate::extract::Observation;
 use crate::extract::address::normalise_envelope_from;
 use crate::model::canonical_ip;
+use crate::state::History;
+
+/// One row as the writers see it: a finding, and with `--state` what earlier runs knew of
+/// its observation.
+#[derive(Clone, Copy)]
+pub struct Entry<'a> {
+    pub finding: &'a Finding,
+    pub history: Option<&'a History>,
+}
+
+impl<'a> Entry<'a> {
+    /// A row of a run without `--state`.
+    pub fn alone(finding: &'a Finding) -> Entry<'a> {
+        Entry {
+            finding,
+            history: None,
+        }
+    }
+}
 
 /// One output format. Rows arrive in input order; `finish` flushes.
 pub trait FindingWriter {
-    fn write(&mut self, finding: &Finding) -> io::Result<()>;
+    fn write(&mut self, entry: Entry<'_>) -> io::Result<()>;
     fn finish(&mut self) -> io::Result<()>;
+}
+
+/// The columns appended after [`SCAN_COLUMNS`] when the run has `--state`.
+pub const STATE_COLUMNS: [&str; 2] = ["first_seen", "changed"];
+
+/// The `first_seen` and `changed` cells: when a run first saw the observation (RFC 3339),
+/// and what changed since the last run (`class A -> B`, `result A -> B`, `record changed`).
+pub fn history_cells(finding: &Finding, history: &History) -> [String; 2] {
+    [
+        history
+            .first_seen
+            .to_rfc3339_opts(SecondsFormat::Secs, true),
+        history.changed_cell(finding.class, finding.current.as_ref().map(|e| e.result)),
+    ]
+}
+
+/// The column names of a scan's rows: the contract's twenty, and with `--state` two more.
+pub fn columns(with_history: bool) -> Vec<&'static str> {
+    let mut columns = SCAN_COLUMNS.to_vec();
+    if with_history {
+        columns.extend(STATE_COLUMNS);
+    }
+    columns
+}
+
+/// All cells of one row, in [`columns`] order.
+pub fn entry_cells(entry: Entry<'_>, with_history: bool) -> Vec<String> {
+    let mut cells = finding_cells(entry.finding);
+    if with_history {
+        match entry.history {
+            Some(history) => cells.extend(history_cells(entry.finding, history)),
+            None => cells.extend([String::new(), String::new()]),
+        }
+    }
+    cells
 }
 
 /// The scan CSV columns (DESIGN.md contract), in order.
@@ -119,21 +174,23 @@ pub fn finding_cells(finding: &Finding) -> Vec<String> {
     cells
 }
 
-/// The scan CSV: a header row, then one row per finding.
+/// The scan CSV: a header row, then one row per finding (with `--state`, two more
+/// columns at the end: [`STATE_COLUMNS`]).
 pub struct CsvFindings<W: io::Write> {
     out: W,
+    with_history: bool,
 }
 
 impl<W: io::Write> CsvFindings<W> {
-    pub fn new(mut out: W) -> io::Result<Self> {
-        csv::write_record(&mut out, &SCAN_COLUMNS)?;
-        Ok(CsvFindings { out })
+    pub fn new(mut out: W, with_history: bool) -> io::Result<Self> {
+        csv::write_record(&mut out, &columns(with_history))?;
+        Ok(CsvFindings { out, with_history })
     }
 }
 
 impl<W: io::Write> FindingWriter for CsvFindings<W> {
-    fn write(&mut self, finding: &Finding) -> io::Result<()> {
-        csv::write_record(&mut self.out, &finding_cells(finding))
+    fn write(&mut self, entry: Entry<'_>) -> io::Result<()> {
+        csv::write_record(&mut self.out, &entry_cells(entry, self.with_history))
     }
     fn finish(&mut self) -> io::Result<()> {
         self.out.flush()

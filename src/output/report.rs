@@ -10,8 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::FindingWriter;
-use super::atomic::AtomicFile;
+use super::{Entry, FindingWriter};
 use crate::classify::{Class, Finding, RelatedResult};
 use crate::spf::Evaluation;
 
@@ -44,11 +43,12 @@ pub struct EvidenceReports {
     /// The receiver profile's lookup limit, to put the counts in context.
     max_lookups: u32,
     domains: BTreeMap<String, DomainEvidence>,
-    written: Vec<PathBuf>,
+    written: Vec<String>,
 }
 
 impl EvidenceReports {
-    /// Reports go to `dir` (created if missing).
+    /// Reports go to `dir` (created if missing); in a scan it is the temporary directory of
+    /// [`super::atomic::StagedDir`], swapped in as a whole when the run completes.
     pub fn new(dir: &Path, now: DateTime<Utc>, max_lookups: u32) -> io::Result<Self> {
         if std::fs::metadata(dir).is_ok_and(|meta| !meta.is_dir()) {
             return Err(io::Error::new(
@@ -66,8 +66,8 @@ impl EvidenceReports {
         })
     }
 
-    /// The files written by `finish`.
-    pub fn written(&self) -> &[PathBuf] {
+    /// The names of the files written by `finish`, in domain order.
+    pub fn written(&self) -> &[String] {
         &self.written
     }
 }
@@ -257,7 +257,8 @@ fn render(domain: &str, ev: &DomainEvidence, now: DateTime<Utc>, max_lookups: u3
 }
 
 impl FindingWriter for EvidenceReports {
-    fn write(&mut self, finding: &Finding) -> io::Result<()> {
+    fn write(&mut self, entry: Entry<'_>) -> io::Result<()> {
+        let finding = entry.finding;
         if !is_reportable(finding.class) {
             return Ok(());
         }
@@ -287,15 +288,14 @@ impl FindingWriter for EvidenceReports {
     }
 
     fn finish(&mut self) -> io::Result<()> {
+        // The directory is a temporary one as a whole: plain writes suffice.
         for (domain, ev) in &self.domains {
-            let path = self.dir.join(file_name(domain));
-            let mut file = AtomicFile::create(&path)?;
-            io::Write::write_all(
-                &mut file,
+            let name = file_name(domain);
+            std::fs::write(
+                self.dir.join(&name),
                 render(domain, ev, self.now, self.max_lookups).as_bytes(),
             )?;
-            file.commit()?;
-            self.written.push(path);
+            self.written.push(name);
         }
         Ok(())
     }

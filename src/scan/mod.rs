@@ -5,6 +5,8 @@
 //! window for their evaluations, so memory stays flat and reading overlaps DNS.
 
 pub mod cpu;
+pub mod key;
+pub mod window;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -22,6 +24,8 @@ use crate::extract::Observation;
 use crate::input::{self, InputError, InputOptions, InputProblem, InputStats, Item};
 use crate::model::SpfResult;
 use crate::spf::{self, Evaluation, Problem, ProblemKind, Profile, Request};
+use key::{ObservationKey, Seen};
+use window::{DateWindow, Placement};
 
 type EvaluationFuture = Shared<BoxFuture<'static, Arc<Evaluation>>>;
 
@@ -276,7 +280,8 @@ async fn evaluate_boxed(evaluator: &Evaluator, observation: Box<Observation>) ->
 
 /// What the scan hands its caller, in input order.
 pub enum Row {
-    Finding(Box<Finding>),
+    /// A classified observation, with the key that makes it this one ([`key`]).
+    Finding(Box<Finding>, ObservationKey),
     Problem(InputProblem),
 }
 
@@ -290,6 +295,8 @@ pub struct ScanOptions {
     pub concurrency: usize,
     /// Rows waiting for evaluations at once (bounds memory).
     pub window: usize,
+    /// Arrival dates to look at (`--since`/`--until`); observations outside are skipped.
+    pub dates: DateWindow,
 }
 
 /// Figures for the summary and benchmarks.
@@ -298,6 +305,12 @@ pub struct ScanStats {
     pub input: InputStats,
     pub rows: u64,
     pub problems: u64,
+    /// Observations met again (same [`ObservationKey`]) after the first: not rows.
+    pub duplicates: u64,
+    /// Observations dated outside `--since`/`--until`: not rows.
+    pub outside_window: u64,
+    /// Rows without a date (kept whatever the window).
+    pub undated: u64,
     pub evaluations_requested: u64,
     pub evaluations_distinct: u64,
     /// Of the requests: for related domains, and for earlier hops (the rest are the
@@ -345,6 +358,7 @@ pub async fn scan(
         .map_err(ScanError::Thread)?;
 
     let mut pending = FuturesOrdered::new();
+    let mut seen = Seen::default();
     let mut input_open = true;
     let mut read = 0u64;
     let mut stats = ScanStats::default();
@@ -356,7 +370,7 @@ pub async fn scan(
             Some(row) = pending.next(), if !pending.is_empty() => {
                 let row: Row = row;
                 match &row {
-                    Row::Finding(_) => stats.rows += 1,
+                    Row::Finding(..) => stats.rows += 1,
                     Row::Problem(_) => stats.problems += 1,
                 }
                 emit(row).map_err(ScanError::Output)?;
@@ -368,8 +382,21 @@ pub async fn scan(
                 match item {
                     Some(Item::Observation(obs)) => {
                         read += 1;
+                        match options.dates.place(obs.date) {
+                            Placement::Outside => {
+                                stats.outside_window += 1;
+                                continue;
+                            }
+                            Placement::Undated => stats.undated += 1,
+                            Placement::Inside => {}
+                        }
+                        let key = ObservationKey::of(&obs);
+                        if !seen.first(key) {
+                            stats.duplicates += 1;
+                            continue;
+                        }
                         pending.push_back(async move {
-                            Row::Finding(Box::new(evaluate_boxed(evaluator_ref, obs).await))
+                            Row::Finding(Box::new(evaluate_boxed(evaluator_ref, obs).await), key)
                         }.boxed());
                     }
                     Some(Item::Problem(problem)) => {

@@ -339,10 +339,10 @@ pub(crate) struct Correlator {
 }
 
 impl Correlator {
-    pub(crate) fn new(source: Arc<str>, year: YearRule) -> Correlator {
+    pub(crate) fn new(source: Arc<str>, year: YearRule, zone: crate::model::LogZone) -> Correlator {
         Correlator {
             source,
-            clock: YearClock::new(year),
+            clock: YearClock::new(year, zone),
             now: None,
             line: 0,
             next_seq: 0,

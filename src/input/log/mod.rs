@@ -75,7 +75,7 @@ fn parse_batch(batch: &lines::Batch) -> Vec<parse::ParsedLine> {
 /// Syslog timestamps carry no year and no zone: with `options.log_year` the first line is in
 /// that year and the year moves on at each December -> January step; otherwise each line is
 /// in the latest year that does not put it after `modified` (today for a stream), see
-/// [`prefix::YearRule`]. Times without a zone are taken as UTC. Returns the number of lines
+/// [`prefix::YearRule`]. Times without a zone are in `options.log_zone`. Returns the number of lines
 /// read.
 pub fn read_log(
     source: Arc<str>,
@@ -89,7 +89,7 @@ pub fn read_log(
         None => prefix::YearRule::WrittenBy(modified.unwrap_or_else(prefix::today)),
     };
     let mut records = lines::RecordReader::new(reader);
-    let mut correlator = correlate::Correlator::new(source.clone(), year);
+    let mut correlator = correlate::Correlator::new(source.clone(), year, options.log_zone);
     let mut reported = 0;
 
     let mut batch = records.batch(BATCH_RECORDS, BATCH_BYTES)?;
@@ -249,8 +249,11 @@ mod stage_figures {
             );
         }
         let c2 = cpu_seconds();
-        let mut correlator =
-            correlate::Correlator::new(Arc::from("x"), prefix::YearRule::StartingIn(2024));
+        let mut correlator = correlate::Correlator::new(
+            Arc::from("x"),
+            prefix::YearRule::StartingIn(2024),
+            crate::model::LogZone::Utc,
+        );
         let mut count = 0;
         for (b, p) in all.iter().zip(parsed) {
             for pl in p {

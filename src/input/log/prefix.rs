@@ -16,9 +16,11 @@ pub(crate) enum Stamp {
         secs: u32,
         nanos: u32,
     },
-    /// A timestamp with a year (RFC 3339, ISO 8601 with a space, ctime). Without a zone it is
-    /// taken as UTC.
+    /// A timestamp with a year and a zone (RFC 3339, ISO 8601 with an offset).
     Absolute(DateTime<Utc>),
+    /// A timestamp with a year but no zone (ISO 8601 without an offset, ctime, syslog with a
+    /// year): in the log's zone ([`crate::model::LogZone`]).
+    Local(NaiveDateTime),
 }
 
 /// The parts of one log line.
@@ -121,7 +123,7 @@ fn syslog_stamp(b: &[u8]) -> Option<(Stamp, usize)> {
     {
         let stamp = NaiveDate::from_ymd_opt(year as i32, month, day)
             .and_then(|d| d.and_hms_nano_opt(secs / 3600, secs / 60 % 60, secs % 60, nanos))
-            .map(|naive| Stamp::Absolute(Utc.from_utc_datetime(&naive)))
+            .map(Stamp::Local)
             .unwrap_or(Stamp::None);
         return Some((stamp, end));
     }
@@ -153,12 +155,15 @@ fn iso_stamp(b: &[u8]) -> Option<(Stamp, usize)> {
         return None;
     }
     let (secs, nanos, mut end) = clock(b, 11)?;
-    let mut offset_secs: i32 = 0;
+    let mut offset_secs: Option<i32> = None;
     match b.get(end) {
-        Some(b'Z') | Some(b'z') => end += 1,
+        Some(b'Z') | Some(b'z') => {
+            offset_secs = Some(0);
+            end += 1;
+        }
         Some(b'+') | Some(b'-') => {
             if let Some((off, e)) = zone_offset(b, end) {
-                offset_secs = off;
+                offset_secs = Some(off);
                 end = e;
             }
         }
@@ -166,7 +171,7 @@ fn iso_stamp(b: &[u8]) -> Option<(Stamp, usize)> {
             if let Some((off, e)) = zone_offset(b, end + 1)
                 && (e == b.len() || b[e] == b' ')
             {
-                offset_secs = off;
+                offset_secs = Some(off);
                 end = e;
             }
         }
@@ -178,6 +183,9 @@ fn iso_stamp(b: &[u8]) -> Option<(Stamp, usize)> {
         secs % 60,
         nanos,
     )?;
+    let Some(offset_secs) = offset_secs else {
+        return Some((Stamp::Local(naive), end));
+    };
     let utc = Utc
         .from_utc_datetime(&naive)
         .checked_sub_signed(chrono::Duration::seconds(i64::from(offset_secs)))
@@ -232,7 +240,7 @@ fn ctime_stamp(b: &[u8]) -> Option<(Stamp, usize)> {
         secs % 60,
         nanos,
     )?;
-    Some((Stamp::Absolute(Utc.from_utc_datetime(&naive)), end + 5))
+    Some((Stamp::Local(naive), end + 5))
 }
 
 /// The end of something shaped like an ISO 8601 timestamp whose values are impossible
@@ -387,14 +395,17 @@ pub enum YearRule {
 #[derive(Debug, Clone)]
 pub(crate) struct YearClock {
     rule: YearRule,
+    zone: crate::model::LogZone,
     year: i32,
     last_month: Option<u32>,
 }
 
 impl YearClock {
-    pub(crate) fn new(rule: YearRule) -> YearClock {
+    /// Dates in `zone` ([`crate::model::LogZone`]) when the stamp carries none.
+    pub(crate) fn new(rule: YearRule, zone: crate::model::LogZone) -> YearClock {
         YearClock {
             rule,
+            zone,
             year: match rule {
                 YearRule::StartingIn(year) => year,
                 YearRule::WrittenBy(date) => date.year(),
@@ -441,6 +452,7 @@ impl YearClock {
         match stamp {
             Stamp::None => None,
             Stamp::Absolute(t) => Some(t),
+            Stamp::Local(naive) => self.zone.to_utc(naive),
             Stamp::Syslog {
                 month,
                 day,
@@ -450,9 +462,9 @@ impl YearClock {
                 let year = self.year_of(month, day);
                 let date = NaiveDate::from_ymd_opt(year, month, day)?;
                 let naive = date.and_hms_nano_opt(secs / 3600, secs / 60 % 60, secs % 60, nanos)?;
-                // The years RFC 3339 can write, as for absolute timestamps
-                // (`--log-year 10000`, or 9999 and a turn of the year).
-                Some(Utc.from_utc_datetime(&naive)).filter(|t| (1..=9999).contains(&t.year()))
+                // Only the years RFC 3339 can write, as for absolute timestamps
+                // (`--log-year 10000`, or 9999 and a turn of the year): `to_utc` checks.
+                self.zone.to_utc(naive)
             }
         }
     }
@@ -522,7 +534,8 @@ mod tests {
         assert_eq!(t.to_rfc3339(), "2022-05-03T11:21:20.610+00:00");
         assert_eq!(p.program, Some("smtp"));
         let p = split("1999-03-02 09:44:33 H=(cname.test.ex) [ip4.ip4.ip4.ip4] F=<a@b>");
-        assert!(matches!(p.stamp, Stamp::Absolute(_)));
+        // No offset: in the log's zone, decided when the line is dated.
+        assert!(matches!(p.stamp, Stamp::Local(_)));
         assert_eq!(p.program, None);
         assert_eq!(p.message, "H=(cname.test.ex) [ip4.ip4.ip4.ip4] F=<a@b>");
         let p = split("2024-01-05T10:00:00+01:00 mx1 exim[12]: 1abc <= a@b");
@@ -536,10 +549,10 @@ mod tests {
     #[test]
     fn ctime_with_pid() {
         let p = split("Fri Sep 27 23:06:24 2019 [7294] info: spamd: result: Y 19 - SPF_PASS");
-        let Stamp::Absolute(t) = p.stamp else {
+        let Stamp::Local(t) = p.stamp else {
             panic!("no stamp")
         };
-        assert_eq!(t.to_rfc3339(), "2019-09-27T23:06:24+00:00");
+        assert_eq!(t.to_string(), "2019-09-27 23:06:24");
         assert_eq!(p.pid, Some(7294));
         assert_eq!(p.program, Some("info"));
         assert_eq!(p.message, "spamd: result: Y 19 - SPF_PASS");
@@ -547,7 +560,7 @@ mod tests {
 
     #[test]
     fn year_rollover() {
-        let mut clock = YearClock::new(YearRule::StartingIn(2023));
+        let mut clock = YearClock::new(YearRule::StartingIn(2023), crate::model::LogZone::Utc);
         let dec = split("Dec 31 23:59:59 h p[1]: x").stamp;
         let jan = split("Jan  1 00:00:01 h p[1]: x").stamp;
         assert_eq!(clock.date(dec).unwrap().year(), 2023);
@@ -561,11 +574,11 @@ mod tests {
     fn years_outside_rfc_3339_are_no_date() {
         let dec = split("Dec 31 23:59:59 h p[1]: x").stamp;
         let jan = split("Jan  1 00:00:01 h p[1]: x").stamp;
-        let mut clock = YearClock::new(YearRule::StartingIn(9999));
+        let mut clock = YearClock::new(YearRule::StartingIn(9999), crate::model::LogZone::Utc);
         assert_eq!(clock.date(dec).unwrap().year(), 9999);
         assert_eq!(clock.date(jan), None);
         for year in [0, -5, 10000, i32::MAX] {
-            let mut clock = YearClock::new(YearRule::StartingIn(year));
+            let mut clock = YearClock::new(YearRule::StartingIn(year), crate::model::LogZone::Utc);
             assert_eq!(clock.date(jan), None, "--log-year {year}");
         }
     }
@@ -573,7 +586,7 @@ mod tests {
     #[test]
     fn year_from_the_day_the_log_was_written() {
         let written = NaiveDate::from_ymd_opt(2027, 1, 3).unwrap();
-        let mut clock = YearClock::new(YearRule::WrittenBy(written));
+        let mut clock = YearClock::new(YearRule::WrittenBy(written), crate::model::LogZone::Utc);
         let stamp = |line: &str| split(line).stamp;
         // A log rotated on 3 January that began in December: December is the year before.
         let dec = clock.date(stamp("Dec 28 10:00:00 h p[1]: x")).unwrap();
