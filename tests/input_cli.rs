@@ -76,16 +76,16 @@ fn stdin_gzip_single_message() {
 }
 
 #[test]
-fn empty_stdin_is_a_problem_not_an_error() {
+fn empty_stdin_is_said_but_not_a_problem() {
     let out = extract(&["-"], Some(b""));
     assert!(out.status.success());
     assert!(rows(&out.stdout).is_empty());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("spfsleuth: <stdin>: empty file: no messages"),
+        stderr.contains("1 empty file, no messages (<stdin>)"),
         "{stderr}"
     );
-    assert!(stderr.contains("1 problems"), "{stderr}");
+    assert!(stderr.contains("0 problems"), "{stderr}");
 }
 
 #[test]

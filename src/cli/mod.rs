@@ -6,6 +6,7 @@ pub mod extract;
 pub mod lint;
 pub mod scan;
 pub mod serve_dns;
+pub mod state;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -77,6 +78,11 @@ pub enum Command {
     Lint(lint::LintArgs),
     /// Extract recorded verdicts without DNS (the DNS-free columns of `scan`).
     Extract(extract::ExtractArgs),
+    /// Read a `scan --state` database: the runs, a sender domain's SPF record history.
+    #[command(
+        after_long_help = "Examples:\n  spfsleuth state runs --state /var/lib/spfsleuth/state.db\n  spfsleuth state domain sub.example.co.jp --state /var/lib/spfsleuth/state.db"
+    )]
+    State(state::StateArgs),
     /// Serve zone files over UDP and TCP on a local address (tests and benchmarks).
     #[command(hide = true)]
     ServeDns(serve_dns::ServeDnsArgs),
@@ -290,6 +296,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => check::run(args),
         Command::Lint(args) => lint::run(args),
         Command::Extract(args) => extract::run(args),
+        Command::State(args) => state::run(args),
         Command::ServeDns(args) => serve_dns::run(args),
     }
 }

@@ -191,7 +191,7 @@ fn input_lines(stats: &ScanStats, dns: &CacheStats, dates: &DateWindow) -> Vec<S
             stats.duplicates
         ));
     }
-    if dates.is_open() {
+    if !dates.is_open() {
         let since = dates
             .since
             .map(rfc3339)

@@ -99,6 +99,10 @@ pub struct Skipped {
     /// The run's own outputs and spfsleuth's temporary files met in a walk
     /// ([`super::OwnFiles`]).
     pub own: u64,
+    /// Empty files: no messages, and no problem either (a spam folder emptied by the
+    /// nightly expunge).
+    pub empty: u64,
+    pub empty_names: Vec<String>,
 }
 
 impl Skipped {
@@ -111,36 +115,55 @@ impl Skipped {
         }
     }
 
-    /// `3 files that are not mail (a/README, a/zone, b/x.png)`, or empty.
-    pub fn describe(&self) -> String {
-        let own = match self.own {
-            0 => String::new(),
-            1 => "skipped 1 file of spfsleuth's own (an output or temporary file)".to_string(),
-            n => format!("skipped {n} files of spfsleuth's own (outputs or temporary files)"),
-        };
-        if self.count == 0 {
-            return own;
+    fn add_empty(&mut self, name: &str) {
+        self.empty += 1;
+        if self.empty_names.len() < Self::NAMED {
+            self.empty_names.push(name.to_string());
         }
-        let own = if own.is_empty() {
-            own
-        } else {
-            format!("; {own}")
+    }
+
+    /// `skipped 3 files that are not mail (a/README, a/zone, b/x.png); 1 empty file (x)`,
+    /// or empty.
+    pub fn describe(&self) -> String {
+        let named = |count: u64, names: &[String]| {
+            let more = if count as usize > names.len() {
+                ", ..."
+            } else {
+                ""
+            };
+            format!("{}{more}", names.join(", "))
         };
-        let more = if self.count as usize > self.names.len() {
-            ", ..."
-        } else {
-            ""
-        };
-        let noun = if self.count == 1 {
-            "file that is"
-        } else {
-            "files that are"
-        };
-        format!(
-            "skipped {} {noun} not mail ({}{more}){own}",
-            self.count,
-            self.names.join(", ")
-        )
+        let mut parts = Vec::new();
+        if self.count > 0 {
+            let noun = if self.count == 1 {
+                "file that is"
+            } else {
+                "files that are"
+            };
+            parts.push(format!(
+                "skipped {} {noun} not mail ({})",
+                self.count,
+                named(self.count, &self.names)
+            ));
+        }
+        match self.own {
+            0 => {}
+            1 => parts.push(
+                "skipped 1 file of spfsleuth's own (an output or temporary file)".to_string(),
+            ),
+            n => parts.push(format!(
+                "skipped {n} files of spfsleuth's own (outputs or temporary files)"
+            )),
+        }
+        if self.empty > 0 {
+            let noun = if self.empty == 1 { "file" } else { "files" };
+            parts.push(format!(
+                "{} empty {noun}, no messages ({})",
+                self.empty,
+                named(self.empty, &self.empty_names)
+            ));
+        }
+        parts.join("; ")
     }
 }
 
@@ -397,7 +420,10 @@ impl<'a> Reader<'a> {
             ""
         };
         match sniff(&head) {
-            Kind::Empty => self.problem(source, None, format!("empty file{gz}: no messages")),
+            Kind::Empty => {
+                self.skipped.add_empty(&source);
+                Ok(())
+            }
             Kind::Gzip => self.problem(
                 source,
                 None,

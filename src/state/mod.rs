@@ -247,8 +247,20 @@ impl StateFile {
                 path: path.to_path_buf(),
             });
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(|source| StateError::Open {
+        // Read-write when allowed, though only read: the last connection to close removes
+        // the -wal and -shm files, which a read-only one cannot (they would stay beside the
+        // database after a mere look).
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .or_else(|_| {
+            Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+        })
+        .map_err(|source| StateError::Open {
             path: path.to_path_buf(),
             source,
         })?;
