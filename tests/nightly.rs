@@ -76,6 +76,17 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     files
 }
 
+/// A snapshot without SQLite's own `-wal` and `-shm` files beside a database.
+fn without_sqlite_files(files: BTreeMap<PathBuf, Vec<u8>>) -> BTreeMap<PathBuf, Vec<u8>> {
+    files
+        .into_iter()
+        .filter(|(p, _)| {
+            let name = p.to_string_lossy();
+            !name.ends_with("-wal") && !name.ends_with("-shm")
+        })
+        .collect()
+}
+
 struct Night<'a> {
     out: &'a Path,
     now: &'a str,
@@ -740,13 +751,8 @@ fn sigterm_during_a_run_finishes_nothing() {
     // SQLite's -wal and -shm files may stay beside the database after a kill (they hold
     // no committed transaction; the next open discards them): the database itself and every
     // other file are as they were.
-    let after: BTreeMap<PathBuf, Vec<u8>> = snapshot(&out)
-        .into_iter()
-        .filter(|(p, _)| {
-            let name = p.to_string_lossy();
-            !name.ends_with("-wal") && !name.ends_with("-shm")
-        })
-        .collect();
+    let after = without_sqlite_files(snapshot(&out));
+    let before = without_sqlite_files(before);
     assert_eq!(
         before.keys().collect::<Vec<_>>(),
         after.keys().collect::<Vec<_>>(),
