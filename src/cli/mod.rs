@@ -50,14 +50,21 @@ pub enum Command {
     /// client_ip, recorded_by, recorded_result, identity, spf_domain, current_result, matched,
     /// record, dns_lookups, class, reason, fix, related_results.
     ///
-    /// Exit status: 0 when the run completed (per-message problems are reported on stderr and
-    /// counted in the summary), 2 on a fatal error (missing path, unreadable zone file, an
-    /// output that cannot be written, ...), 128 + the signal when stopped by SIGINT, SIGTERM
-    /// or SIGHUP (the output files are then left as they were).
+    /// With --state, two more columns: first_seen (when a run first saw the observation) and
+    /// changed (empty, `class A -> B`, `result A -> B`, `record changed`).
+    ///
+    /// Exit status:
+    ///   0        the run completed (per-message problems are reported on stderr and counted)
+    ///   1        --fail-on-findings was given and the rows written contain findings
+    ///   2        fatal error: bad arguments, missing path, unreadable zone file, an output
+    ///            that cannot be written or is an input, a damaged or busy --state file
+    ///   3        DNS outage: the resolver could not be reached for most questions; nothing
+    ///            was written and the state was not updated
+    ///   128+N    stopped by signal N (SIGINT, SIGTERM, SIGHUP); outputs left as they were
     // Verbatim: the class table keeps its lines (clap would reflow it into one paragraph).
     #[command(
         verbatim_doc_comment,
-        after_long_help = "Examples:\n  spfsleuth scan ~/Maildir/.Junk -o junk.csv\n  spfsleuth scan spam.mbox /var/log/mail.log.1.gz --reports letters/\n  spfsleuth scan samples --zone samples/dns.zone        # offline, answers from a zone file\n  spfsleuth scan spam.mbox --save-dns today.zone       # keep the DNS answers as evidence"
+        after_long_help = "Examples:\n  spfsleuth scan ~/Maildir/.Junk -o junk.csv\n  spfsleuth scan spam.mbox /var/log/mail.log.1.gz --reports letters/\n  spfsleuth scan samples --zone samples/dns.zone        # offline, answers from a zone file\n  spfsleuth scan spam.mbox --save-dns today.zone       # keep the DNS answers as evidence\n  spfsleuth scan ~/Maildir/.Junk -q --since 2d --state state.db -o junk.csv --summary - --summary-only-changes   # nightly, for cron"
     )]
     Scan(scan::ScanArgs),
     /// Evaluate SPF for one client IP and sender, with a trace (like spfquery).
