@@ -227,18 +227,7 @@ impl StateFile {
                 "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA cache_size=-65536;",
             )
             .map_err(|e| state.error(e))?;
-        schema::migrate(&mut state.conn).map_err(|e| match e {
-            schema::MigrateError::Sql(e) => state.error(e),
-            schema::MigrateError::NotOurs(detail) => StateError::Corrupt {
-                path: state.path.clone(),
-                detail,
-            },
-            schema::MigrateError::Newer { found, known } => StateError::Newer {
-                path: state.path.clone(),
-                found,
-                known,
-            },
-        })?;
+        schema::migrate(&mut state.conn).map_err(|e| state.schema_error(e))?;
         Ok(state)
     }
 
@@ -275,23 +264,28 @@ impl StateFile {
             .conn
             .busy_timeout(state.busy_timeout)
             .map_err(|e| state.error(e))?;
-        schema::check_read_only(&state.conn).map_err(|e| match e {
-            schema::MigrateError::Sql(e) => state.error(e),
-            schema::MigrateError::NotOurs(detail) => StateError::Corrupt {
-                path: state.path.clone(),
-                detail,
-            },
-            schema::MigrateError::Newer { found, known } => StateError::Newer {
-                path: state.path.clone(),
-                found,
-                known,
-            },
-        })?;
+        schema::check_read_only(&state.conn).map_err(|e| state.schema_error(e))?;
         Ok(state)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Map a schema check's error to what it means for the user.
+    fn schema_error(&self, error: schema::MigrateError) -> StateError {
+        match error {
+            schema::MigrateError::Sql(e) => self.error(e),
+            schema::MigrateError::NotOurs(detail) => StateError::Corrupt {
+                path: self.path.clone(),
+                detail,
+            },
+            schema::MigrateError::Newer { found, known } => StateError::Newer {
+                path: self.path.clone(),
+                found,
+                known,
+            },
+        }
     }
 
     /// Map a SQLite error to what it means for the user.
