@@ -9,22 +9,24 @@
 //! corrupt, or was written by a newer spfsleuth is an error.
 //!
 //! Stored per observation ([`crate::scan::key::ObservationKey`]): when it was first seen,
-//! and its class and current result at each run (as the runs at which they changed). Stored
+//! its class and current result then and now, and each run at which they changed. Stored
 //! per sender domain: its published SPF record at each run (as the runs at which it
 //! changed). A temperror (DNS unavailable) changes neither: it is not news about the sender.
 
+mod run;
 pub mod schema;
+mod writer;
 
-use std::collections::HashMap;
+pub use run::Run;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags};
 
-use crate::classify::{Class, Finding};
+use crate::classify::Class;
 use crate::model::SpfResult;
-use crate::scan::key::ObservationKey;
 use crate::spf::{Evaluation, ProblemKind};
 
 /// Why the state file cannot be used (fatal: exit status 2). The file is left as it is.
@@ -57,6 +59,10 @@ pub enum StateError {
     Locked { path: PathBuf, waited: Duration },
     #[error("the state file {} does not exist", path.display())]
     Missing { path: PathBuf },
+    #[error("cannot start the state file's writer thread: {0}")]
+    Thread(#[source] std::io::Error),
+    #[error("the state file {} was not written: its writer stopped unexpectedly", path.display())]
+    WriterStopped { path: PathBuf },
     #[error("cannot use the state file {}: {source}", path.display())]
     Sql {
         path: PathBuf,
@@ -175,8 +181,73 @@ pub fn published_record(evaluation: &Evaluation) -> Option<String> {
     }
 }
 
+/// Map a SQLite error on the state file at `path` to what it means for the user.
+fn sql_error(path: &Path, busy_timeout: Duration, source: rusqlite::Error) -> StateError {
+    use rusqlite::ErrorCode;
+    match source.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StateError::Locked {
+            path: path.to_path_buf(),
+            waited: busy_timeout,
+        },
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StateError::Corrupt {
+            path: path.to_path_buf(),
+            detail: source.to_string(),
+        },
+        _ => StateError::Sql {
+            path: path.to_path_buf(),
+            source,
+        },
+    }
+}
+
+/// A read-write connection to the state file at `path`, set up for a run's writes.
+fn connect(path: &Path, busy_timeout: Duration) -> Result<Connection, StateError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|source| StateError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    conn.busy_timeout(busy_timeout)
+        .and_then(|()| conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;"))
+        .map_err(|e| sql_error(path, busy_timeout, e))?;
+    Ok(conn)
+}
+
+/// Every completed run, oldest first.
+fn read_runs(conn: &Connection) -> rusqlite::Result<Vec<RunInfo>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, started, finished, inputs, rows, new_rows, findings, duplicates,
+                outside_window, problems
+         FROM runs WHERE finished IS NOT NULL ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        let count = |i: usize| row.get::<_, Option<i64>>(i).map(|n| n.unwrap_or(0) as u64);
+        Ok(RunInfo {
+            id: row.get(0)?,
+            started: parse_time(&row.get::<_, String>(1)?).unwrap_or_default(),
+            finished: row
+                .get::<_, Option<String>>(2)?
+                .as_deref()
+                .and_then(parse_time),
+            inputs: row.get(3)?,
+            rows: count(4)?,
+            new_rows: count(5)?,
+            findings: count(6)?,
+            duplicates: count(7)?,
+            outside_window: count(8)?,
+            problems: count(9)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// RFC 3339 in UTC to the second (`2026-12-07T03:10:00Z`): every time the state stores.
+const RFC3339_SECONDS: &str = "%Y-%m-%dT%H:%M:%SZ";
+
 fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+    t.format(RFC3339_SECONDS).to_string()
 }
 
 fn parse_time(text: &str) -> Option<DateTime<Utc>> {
@@ -195,22 +266,12 @@ impl StateFile {
                 detail: "it is a directory".into(),
             });
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(|source| StateError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let conn = connect(path, busy_timeout)?;
         let mut state = StateFile {
             conn,
             path: path.to_path_buf(),
             busy_timeout,
         };
-        state
-            .conn
-            .busy_timeout(busy_timeout)
-            .map_err(|e| state.error(e))?;
         let mode: String = state
             .conn
             .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
@@ -221,12 +282,6 @@ impl StateFile {
                 detail: format!("cannot switch it to WAL mode (journal mode {mode})"),
             });
         }
-        state
-            .conn
-            .execute_batch(
-                "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA cache_size=-65536;",
-            )
-            .map_err(|e| state.error(e))?;
         schema::migrate(&mut state.conn).map_err(|e| state.schema_error(e))?;
         Ok(state)
     }
@@ -290,21 +345,7 @@ impl StateFile {
 
     /// Map a SQLite error to what it means for the user.
     fn error(&self, source: rusqlite::Error) -> StateError {
-        use rusqlite::ErrorCode;
-        match source.sqlite_error_code() {
-            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StateError::Locked {
-                path: self.path.clone(),
-                waited: self.busy_timeout,
-            },
-            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StateError::Corrupt {
-                path: self.path.clone(),
-                detail: source.to_string(),
-            },
-            _ => StateError::Sql {
-                path: self.path.clone(),
-                source,
-            },
-        }
+        sql_error(&self.path, self.busy_timeout, source)
     }
 
     /// The last completed run, if any.
@@ -314,33 +355,7 @@ impl StateFile {
 
     /// Every completed run, oldest first.
     pub fn runs(&self) -> Result<Vec<RunInfo>, StateError> {
-        let read = || -> rusqlite::Result<Vec<RunInfo>> {
-            let mut stmt = self.conn.prepare(
-                "SELECT id, started, finished, inputs, rows, new_rows, findings, duplicates,
-                        outside_window, problems
-                 FROM runs WHERE finished IS NOT NULL ORDER BY id",
-            )?;
-            let rows = stmt.query_map([], |row| {
-                let count = |i: usize| row.get::<_, Option<i64>>(i).map(|n| n.unwrap_or(0) as u64);
-                Ok(RunInfo {
-                    id: row.get(0)?,
-                    started: parse_time(&row.get::<_, String>(1)?).unwrap_or_default(),
-                    finished: row
-                        .get::<_, Option<String>>(2)?
-                        .as_deref()
-                        .and_then(parse_time),
-                    inputs: row.get(3)?,
-                    rows: count(4)?,
-                    new_rows: count(5)?,
-                    findings: count(6)?,
-                    duplicates: count(7)?,
-                    outside_window: count(8)?,
-                    problems: count(9)?,
-                })
-            })?;
-            rows.collect()
-        };
-        read().map_err(|e| self.error(e))
+        read_runs(&self.conn).map_err(|e| self.error(e))
     }
 
     /// The versions of a domain's published record, oldest first (one entry per change).
@@ -363,7 +378,8 @@ impl StateFile {
         read().map_err(|e| self.error(e))
     }
 
-    /// How many observations of `domain` the state holds, per class at their last run.
+    /// How many observations of `domain` the state holds, per class at their last run. A
+    /// scan of the table: this is asked rarely, and an index would cost every new row.
     pub fn classes_of_domain(&self, domain: &str) -> Result<Vec<(String, u64)>, StateError> {
         let domain = normalise_domain(domain);
         let read = || -> rusqlite::Result<Vec<(String, u64)>> {
@@ -379,325 +395,20 @@ impl StateFile {
         read().map_err(|e| self.error(e))
     }
 
-    /// Begin this run's transaction. Fails with [`StateError::Locked`] when another run
-    /// holds the database for longer than the busy timeout.
+    /// Begin this run's transaction (on the state's writer thread, see [`writer`]). Fails
+    /// with [`StateError::Locked`] when another run holds the database for longer than the
+    /// busy timeout.
     pub fn begin_run(
         &mut self,
         started: DateTime<Utc>,
         inputs: &str,
     ) -> Result<Run<'_>, StateError> {
-        let previous = self.last_run()?;
-        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
-            return Err(self.error(e));
-        }
-        let inserted = self.conn.execute(
-            "INSERT INTO runs (started, spfsleuth, inputs) VALUES (?1, ?2, ?3)",
-            params![rfc3339(started), env!("CARGO_PKG_VERSION"), inputs],
-        );
-        if let Err(e) = inserted {
-            let _ = self.conn.execute_batch("ROLLBACK");
-            return Err(self.error(e));
-        }
-        let id = self.conn.last_insert_rowid();
-        let known = match self.known_observations() {
-            Ok(known) => known,
-            Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                return Err(self.error(e));
-            }
-        };
-        Ok(Run {
-            state: self,
-            id,
-            known,
-            started,
-            started_text: rfc3339(started),
-            previous,
-            domains: HashMap::new(),
-            record_changes: Vec::new(),
-            committed: false,
-        })
-    }
-}
-
-/// What the state knows of one observation: first seen, and class and result at their last
-/// change.
-struct Known {
-    first_seen: String,
-    class: String,
-    result: String,
-}
-
-impl StateFile {
-    /// Every stored observation, read in one pass at the start of a run: a lookup per row
-    /// in a hash map instead of a SELECT per row (measured with `benches/state.sh`: the
-    /// per-row SELECT and the per-row UPDATE of unchanged rows were most of `--state`'s cost).
-    fn known_observations(&self) -> rusqlite::Result<HashMap<[u8; 16], Known>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT key, first_seen, class, result FROM observations")?;
-        let rows = stmt.query_map([], |row| {
-            Ok((
-                row.get::<_, Vec<u8>>(0)?,
-                Known {
-                    first_seen: row.get(1)?,
-                    class: row.get(2)?,
-                    result: row.get(3)?,
-                },
-            ))
-        })?;
-        let mut known = HashMap::new();
-        for row in rows {
-            let (key, observation) = row?;
-            // A key of another length is not one of ours: it never matches.
-            if let Ok(key) = <[u8; 16]>::try_from(key.as_slice()) {
-                known.insert(key, observation);
-            }
-        }
-        Ok(known)
+        Run::begin(self, started, inputs)
     }
 }
 
 fn normalise_domain(domain: &str) -> String {
     domain.trim().trim_end_matches('.').to_ascii_lowercase()
-}
-
-/// One run's open transaction. Dropped without [`Run::commit`], it is rolled back.
-pub struct Run<'a> {
-    state: &'a mut StateFile,
-    id: i64,
-    /// The observations stored before this run.
-    known: HashMap<[u8; 16], Known>,
-    started: DateTime<Utc>,
-    started_text: String,
-    previous: Option<RunInfo>,
-    /// Domains met in this run: whether their record changed since the last run.
-    domains: HashMap<String, bool>,
-    record_changes: Vec<RecordChange>,
-    committed: bool,
-}
-
-impl Run<'_> {
-    /// The last completed run before this one.
-    pub fn previous(&self) -> Option<&RunInfo> {
-        self.previous.as_ref()
-    }
-
-    pub fn started(&self) -> DateTime<Utc> {
-        self.started
-    }
-
-    /// Domains whose record changed since the last run, in the order met.
-    pub fn record_changes(&self) -> &[RecordChange] {
-        &self.record_changes
-    }
-
-    /// Record that this run saw `finding` (with `key`), and say what the state knew of it.
-    pub fn observe(
-        &mut self,
-        key: &ObservationKey,
-        finding: &Finding,
-    ) -> Result<History, StateError> {
-        let record_changed = match (&finding.spf_domain, &finding.current) {
-            (Some(domain), Some(current)) => self.domain_record(domain, current)?,
-            _ => false,
-        };
-        let class = finding.class;
-        let result = finding.current.as_ref().map(|e| e.result);
-        let result_text = result.map(SpfResult::as_str).unwrap_or("");
-        let definitive = result != Some(SpfResult::TempError);
-        let conn = &self.state.conn;
-        let known = self
-            .known
-            .get(&key.0)
-            .map(|k| (k.first_seen.clone(), k.class.clone(), k.result.clone()));
-        let history = match known {
-            None => {
-                let obs = &finding.observation;
-                let inserted = conn
-                    .prepare_cached(
-                        "INSERT INTO observations (key, message_id, spf_domain, client_ip, date,
-                             source, locator, first_run, first_seen, last_run, class, result)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8, ?10, ?11)",
-                    )
-                    .and_then(|mut stmt| {
-                        stmt.execute(params![
-                            &key.0[..],
-                            obs.message_id.as_deref(),
-                            finding.spf_domain.as_deref(),
-                            obs.client_ip
-                                .map(|ip| crate::model::canonical_ip(ip).to_string()),
-                            obs.date.map(rfc3339),
-                            &*obs.source,
-                            obs.locator.as_ref().map(|l| l.to_string()),
-                            self.id,
-                            &self.started_text,
-                            class.as_str(),
-                            result_text,
-                        ])
-                    })
-                    .and_then(|_| self.history_row(key, class, result_text));
-                inserted.map_err(|e| self.state.error(e))?;
-                self.known.insert(
-                    key.0,
-                    Known {
-                        first_seen: self.started_text.clone(),
-                        class: class.as_str().to_string(),
-                        result: result_text.to_string(),
-                    },
-                );
-                History {
-                    first_seen: self.started,
-                    new: true,
-                    class_before: None,
-                    result_before: None,
-                    record_changed: false,
-                }
-            }
-            Some((first_seen, class_then, result_then)) => {
-                let class_before = class_then.parse::<Class>().ok().filter(|c| *c != class);
-                let result_before = result_then
-                    .parse::<SpfResult>()
-                    .ok()
-                    .filter(|r| Some(*r) != result);
-                let changed = definitive && (class_before.is_some() || result_before.is_some());
-                let update = if changed {
-                    conn.prepare_cached(
-                        "UPDATE observations SET last_run = ?2, class = ?3, result = ?4 WHERE key = ?1",
-                    )
-                    .and_then(|mut stmt| {
-                        stmt.execute(params![&key.0[..], self.id, class.as_str(), result_text])
-                    })
-                    .and_then(|_| self.history_row(key, class, result_text))
-                } else {
-                    // Unchanged: nothing to write (last_run is the run of the last change).
-                    Ok(())
-                };
-                update.map_err(|e| self.state.error(e))?;
-                History {
-                    first_seen: parse_time(&first_seen).unwrap_or(self.started),
-                    new: false,
-                    class_before: class_before.filter(|_| definitive),
-                    result_before: result_before.filter(|_| definitive),
-                    record_changed,
-                }
-            }
-        };
-        Ok(history)
-    }
-
-    fn history_row(
-        &self,
-        key: &ObservationKey,
-        class: Class,
-        result: &str,
-    ) -> rusqlite::Result<()> {
-        self.state
-            .conn
-            .prepare_cached(
-                "INSERT OR REPLACE INTO observation_history (key, run, class, result) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![&key.0[..], self.id, class.as_str(), result])
-            .map(|_| ())
-    }
-
-    /// Compare `domain`'s record now with the one stored, once per run; store a new version
-    /// when it changed. True when it changed since the last run that saw the domain.
-    fn domain_record(&mut self, domain: &str, current: &Evaluation) -> Result<bool, StateError> {
-        if let Some(&changed) = self.domains.get(domain) {
-            return Ok(changed);
-        }
-        // The record of the domain that was evaluated (an SRS or HELO evaluation names its
-        // own), as published now; nothing to compare when the DNS did not answer.
-        if current.domain != domain {
-            return Ok(false);
-        }
-        let Some(record) = published_record(current) else {
-            return Ok(false);
-        };
-        let conn = &self.state.conn;
-        let stored = conn
-            .prepare_cached(
-                "SELECT d.record, r.started FROM domains d JOIN runs r ON r.id = d.since_run WHERE d.domain = ?1",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_row([domain], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-                })
-                .optional()
-            })
-            .map_err(|e| self.state.error(e))?;
-        let changed = match &stored {
-            Some((before, _)) => *before != record,
-            None => false,
-        };
-        let write = match (&stored, changed) {
-            (Some(_), false) => conn
-                .prepare_cached("UPDATE domains SET last_run = ?2 WHERE domain = ?1")
-                .and_then(|mut stmt| stmt.execute(params![domain, self.id]))
-                .map(|_| ()),
-            _ => conn
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO domains (domain, record, since_run, last_run) VALUES (?1, ?2, ?3, ?3)",
-                )
-                .and_then(|mut stmt| stmt.execute(params![domain, &record, self.id]))
-                .and_then(|_| {
-                    conn.prepare_cached(
-                        "INSERT OR REPLACE INTO domain_records (domain, run, record) VALUES (?1, ?2, ?3)",
-                    )?
-                    .execute(params![domain, self.id, &record])
-                })
-                .map(|_| ()),
-        };
-        write.map_err(|e| self.state.error(e))?;
-        if let (Some((before, since)), true) = (stored, changed) {
-            self.record_changes.push(RecordChange {
-                domain: domain.to_string(),
-                before,
-                before_seen: parse_time(&since).unwrap_or_default(),
-                after: record,
-            });
-        }
-        self.domains.insert(domain.to_string(), changed);
-        Ok(changed)
-    }
-
-    /// Record the run's totals and commit everything it recorded.
-    pub fn commit(mut self, finished: DateTime<Utc>, totals: RunTotals) -> Result<(), StateError> {
-        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        let conn = &self.state.conn;
-        let done = conn
-            .execute(
-                "UPDATE runs SET finished = ?2, rows = ?3, new_rows = ?4, findings = ?5,
-                     duplicates = ?6, outside_window = ?7, problems = ?8 WHERE id = ?1",
-                params![
-                    self.id,
-                    rfc3339(finished),
-                    n(totals.rows),
-                    n(totals.new_rows),
-                    n(totals.findings),
-                    n(totals.duplicates),
-                    n(totals.outside_window),
-                    n(totals.problems),
-                ],
-            )
-            .and_then(|_| conn.execute_batch("COMMIT"));
-        match done {
-            Ok(()) => {
-                self.committed = true;
-                Ok(())
-            }
-            Err(e) => Err(self.state.error(e)),
-        }
-    }
-}
-
-impl Drop for Run<'_> {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = self.state.conn.execute_batch("ROLLBACK");
-        }
-    }
 }
 
 #[cfg(test)]

@@ -56,6 +56,53 @@ pub const MIGRATIONS: &[&str] = &[
          record TEXT NOT NULL,
          PRIMARY KEY (domain, run)
      ) WITHOUT ROWID;",
+    // 2: observations in insertion order (a rowid table, no index: a run reads every key
+    // into memory at its start and names rows by rowid), their class and result when first
+    // seen kept beside the latest, and the history holding the later changes only. Measured
+    // with `benches/state.sh`: the random B-tree inserts into the key, the domain index and
+    // the history (three per new row) were most of a first night's --state cost. A key stays
+    // unique because a run holds the write lock from reading the keys until it commits.
+    "CREATE TABLE observations_v2 (
+         id INTEGER PRIMARY KEY,
+         key BLOB NOT NULL,
+         message_id TEXT,
+         spf_domain TEXT,
+         client_ip TEXT,
+         date TEXT,
+         source TEXT NOT NULL,
+         locator TEXT,
+         first_run INTEGER NOT NULL REFERENCES runs(id),
+         first_seen TEXT NOT NULL,
+         first_class TEXT NOT NULL,
+         first_result TEXT NOT NULL,
+         last_run INTEGER NOT NULL REFERENCES runs(id),
+         class TEXT NOT NULL,
+         result TEXT NOT NULL
+     );
+     INSERT INTO observations_v2 (key, message_id, spf_domain, client_ip, date, source, locator,
+             first_run, first_seen, first_class, first_result, last_run, class, result)
+         SELECT o.key, o.message_id, o.spf_domain, o.client_ip, o.date, o.source, o.locator,
+             o.first_run, o.first_seen, coalesce(h.class, o.class), coalesce(h.result, o.result),
+             o.last_run, o.class, o.result
+         FROM observations o
+         LEFT JOIN observation_history h ON h.key = o.key AND h.run = o.first_run
+         ORDER BY o.first_run;
+     CREATE TABLE observation_history_v2 (
+         observation INTEGER NOT NULL REFERENCES observations(id),
+         run INTEGER NOT NULL REFERENCES runs(id),
+         class TEXT NOT NULL,
+         result TEXT NOT NULL
+     );
+     INSERT INTO observation_history_v2 (observation, run, class, result)
+         SELECT o.id, h.run, h.class, h.result
+         FROM observation_history h JOIN observations_v2 o ON o.key = h.key
+         WHERE h.run <> o.first_run
+         ORDER BY h.run, o.id;
+     DROP TABLE observation_history;
+     DROP INDEX observations_by_domain;
+     DROP TABLE observations;
+     ALTER TABLE observations_v2 RENAME TO observations;
+     ALTER TABLE observation_history_v2 RENAME TO observation_history;",
 ];
 
 /// The schema version this build writes.

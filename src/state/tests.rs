@@ -1,8 +1,11 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::classify::Finding;
 use crate::extract::Observation;
+use crate::scan::key::ObservationKey;
 use crate::spf::trace::Trace;
+use rusqlite::params;
 
 fn at(text: &str) -> DateTime<Utc> {
     parse_time(text).unwrap()
@@ -110,6 +113,103 @@ fn nights_new_then_unchanged_then_fixed() {
     let records: Vec<(i64, &str)> = history.iter().map(|v| (v.run, v.record.as_str())).collect();
     assert_eq!(records, [(1, OLD), (4, NEW)]);
     assert_eq!(state.runs().unwrap().len(), 4);
+
+    // The row keeps its first class beside the latest; the history holds the change.
+    let conn = Connection::open(&path).unwrap();
+    let row: (String, String, i64) = conn
+        .query_row(
+            "SELECT first_class, class, last_run FROM observations",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(row, ("misconfigured".into(), "fixed_since".into(), 4));
+    let changes: Vec<(i64, String)> = conn
+        .prepare("SELECT run, class FROM observation_history")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(changes, [(4, "fixed_since".to_string())]);
+}
+
+#[test]
+fn a_version_1_state_is_migrated_with_what_it_knew() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (key, night1) = finding("a@x", Class::Misconfigured, SpfResult::Fail, Some(OLD));
+    let (other, _) = finding("b@x", Class::Ok, SpfResult::Pass, Some(OLD));
+    {
+        // A state written by the version-1 schema: two runs, `a@x` changed at the second.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL);
+             INSERT INTO schema_version VALUES (1);
+             INSERT INTO runs (id, started, finished, spfsleuth, inputs)
+                 VALUES (1, '2026-12-01T03:10:00Z', '2026-12-01T03:10:05Z', '0.1.0', 'spam.mbox'),
+                        (2, '2026-12-02T03:10:00Z', '2026-12-02T03:10:05Z', '0.1.0', 'spam.mbox');",
+        )
+        .unwrap();
+        for (k, class, result, last) in [(&key, "ok", "pass", 2), (&other, "ok", "pass", 1)] {
+            conn.execute(
+                "INSERT INTO observations (key, source, first_run, first_seen, last_run, class, result)
+                 VALUES (?1, 'spam.mbox', 1, '2026-12-01T03:10:00Z', ?2, ?3, ?4)",
+                params![&k.0[..], last, class, result],
+            )
+            .unwrap();
+        }
+        conn.execute_batch(&format!(
+            "INSERT INTO observation_history VALUES (X'{a}', 1, 'misconfigured', 'fail'),
+                                                    (X'{a}', 2, 'ok', 'pass'),
+                                                    (X'{b}', 1, 'ok', 'pass');",
+            a = hex(&key.0),
+            b = hex(&other.0),
+        ))
+        .unwrap();
+    }
+    let mut state = StateFile::open(&path, Duration::from_secs(1)).unwrap();
+    let mut run = state
+        .begin_run(at("2026-12-03T03:10:00Z"), "spam.mbox")
+        .unwrap();
+    assert_eq!(run.previous().map(|r| r.id), Some(2));
+    let h = run.observe(&key, &night1).unwrap();
+    assert!(!h.new);
+    assert_eq!(h.first_seen, at("2026-12-01T03:10:00Z"));
+    assert_eq!(h.class_before, Some(Class::Ok));
+    run.commit(at("2026-12-03T03:10:05Z"), RunTotals::default())
+        .unwrap();
+    drop(state);
+
+    let conn = Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema::current_version());
+    let first: Vec<String> = conn
+        .prepare("SELECT first_class FROM observations ORDER BY first_class")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(first, ["misconfigured", "ok"]);
+    let changes: Vec<(i64, String)> = conn
+        .prepare("SELECT run, class FROM observation_history ORDER BY run")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        changes,
+        [(2, "ok".to_string()), (3, "misconfigured".to_string())]
+    );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
 #[test]
