@@ -10,6 +10,7 @@ pub mod cli;
 pub mod dns;
 pub mod extract;
 pub mod input;
+pub mod letters;
 pub mod lint;
 pub mod model;
 pub mod output;

@@ -121,6 +121,8 @@ impl Night<'_> {
             "--summary",
             s(&summary),
             "--summary-only-changes",
+            "--letter-from",
+            "postmaster@compnet.example",
             "--reports",
             s(&letters),
             "--state",
@@ -181,11 +183,11 @@ fn four_nights_new_unchanged_fixed_and_a_dns_outage() {
         "{summary}"
     );
     assert!(summary.contains("fix: Add ip4:198.51.100.154"), "{summary}");
-    assert!(summary.contains("sub.example.co.jp.txt (new)"), "{summary}");
+    assert!(summary.contains("sub.example.co.jp.eml (new)"), "{summary}");
     for row in rows_of(&csv, "error@sub.example.co.jp") {
         assert!(row.ends_with(",2026-12-01T03:00:00Z,"), "{row}");
     }
-    assert!(night1.letters().join("sub.example.co.jp.txt").exists());
+    assert!(night1.letters().join("sub.example.co.jp.eml").exists());
 
     // Night 2: nothing changed, so cron gets nothing to mail.
     let night2 = Night {
@@ -259,11 +261,9 @@ fn four_nights_new_unchanged_fixed_and_a_dns_outage() {
         ),
         "{summary}"
     );
-    assert!(
-        summary.contains("withdrawn since the last run (no longer needed): sub.example.co.jp.txt"),
-        "{summary}"
-    );
-    assert!(!night3.letters().join("sub.example.co.jp.txt").exists());
+    // The letter to the sender is now a short notice that the problem is gone.
+    let index = std::fs::read_to_string(night3.letters().join("index.csv")).unwrap();
+    assert!(index.contains(",sub.example.co.jp,fixed_since,"), "{index}");
 
     // The record history says when the sender changed it.
     let history = ok(&spfsleuth(&[
@@ -353,6 +353,8 @@ fn an_output_that_is_an_input_is_refused_before_anything_is_read() {
         s(&mbox),
         "--zone",
         s(&zone),
+        "--letter-from",
+        "postmaster@compnet.example",
         "--reports",
         s(&letters),
         "-o",
@@ -372,6 +374,8 @@ fn an_output_that_is_an_input_is_refused_before_anything_is_read() {
         s(&mbox),
         "--zone",
         s(&zone),
+        "--letter-from",
+        "postmaster@compnet.example",
         "--reports",
         s(&letters),
     ]);
@@ -408,6 +412,8 @@ fn outputs_inside_the_scanned_folder_are_not_read_as_mail() {
         s(&summary),
         "--state",
         s(&state),
+        "--letter-from",
+        "postmaster@compnet.example",
         "--reports",
         s(&letters),
     ];
@@ -704,6 +710,8 @@ fn sigterm_during_a_run_finishes_nothing() {
             s(&summary),
             "--state",
             s(&state),
+            "--letter-from",
+            "postmaster@compnet.example",
             "--reports",
             s(&letters),
         ]

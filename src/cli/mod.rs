@@ -66,7 +66,7 @@ pub enum Command {
         verbatim_doc_comment,
         after_long_help = "Examples:\n  spfsleuth scan ~/Maildir/.Junk -o junk.csv\n  spfsleuth scan spam.mbox /var/log/mail.log.1.gz --reports letters/\n  spfsleuth scan samples --zone samples/dns.zone        # offline, answers from a zone file\n  spfsleuth scan spam.mbox --save-dns today.zone       # keep the DNS answers as evidence\n  spfsleuth scan ~/Maildir/.Junk -q --since 2d --state state.db -o junk.csv --summary - --summary-only-changes   # nightly, for cron"
     )]
-    Scan(scan::ScanArgs),
+    Scan(Box<scan::ScanArgs>),
     /// Evaluate SPF for one client IP and sender, with a trace (like spfquery).
     ///
     /// Prints the result, the record, the directive that decided it, the explanation, the
@@ -299,7 +299,7 @@ impl ProfileArgs {
 /// Run the parsed command line. Errors are fatal (exit status 2 in `main`).
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Scan(args) => scan::run(args),
+        Command::Scan(args) => scan::run(*args),
         Command::Check(args) => check::run(args),
         Command::Lint(args) => lint::run(args),
         Command::Extract(args) => extract::run(args),

@@ -11,8 +11,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, ValueEnum};
 
 use super::{DnsArgs, ProfileArgs};
+use crate::classify::Class;
 use crate::dns::cache::CacheStats;
 use crate::input::OwnFiles;
+use crate::letters::locale::Language;
+use crate::letters::{LanguageChoice, LetterOptions};
 use crate::output::atomic::{Destination, Spooled, StagedDir, commit_phase};
 use crate::output::report::EvidenceReports;
 use crate::output::summary::{Letters, ReportContext, Summary};
@@ -51,12 +54,43 @@ pub struct ScanArgs {
     /// SPF evaluations in flight at once.
     #[arg(long = "dns-concurrency", value_name = "N", default_value_t = 64)]
     pub dns_concurrency: usize,
-    /// Also write evidence reports, one letter per sender domain whose own SPF record made
-    /// its mail fail (misconfigured, record_broken, regressed), into this directory. Its
-    /// contents are replaced as a whole at the end of each run (letters no longer needed
-    /// disappear); a directory holding files spfsleuth did not write is refused.
-    #[arg(long, value_name = "DIR")]
+    /// Also write evidence letters into this directory: one RFC 5322 message (.eml) per
+    /// sender domain whose own SPF record made its mail fail, addressed to its postmaster,
+    /// ready for `sendmail -t < DIR/domain.eml`, and an index.csv. Its contents are replaced
+    /// as a whole at the end of each run (letters no longer needed disappear); a directory
+    /// holding files spfsleuth did not write is refused. Needs --letter-from.
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "letter_from",
+        help_heading = "Letters"
+    )]
     pub reports: Option<PathBuf>,
+    /// The letters' From address (yours, e.g. postmaster@your-domain.example).
+    #[arg(long, value_name = "ADDRESS", help_heading = "Letters")]
+    pub letter_from: Option<String>,
+    /// The letters' language: en, ja, zh, or auto (by the sender domain's country code:
+    /// .jp Japanese; .cn, .tw, .hk Chinese; else English). A letter not in English carries
+    /// the English text below it.
+    #[arg(long, value_name = "LANG", default_value = "auto", value_parser = ["auto", "en", "ja", "zh"], help_heading = "Letters")]
+    pub letter_lang: String,
+    /// The letters' Date (RFC 3339), also the seed of their Message-IDs and MIME boundaries:
+    /// the same run with the same date writes the same bytes. Default: now.
+    #[arg(long, value_name = "TIME", help_heading = "Letters")]
+    pub letter_date: Option<String>,
+    /// Classes that get a letter, comma-separated. Default: misconfigured, record_broken,
+    /// regressed, fixed_since (a short notice). unauthorized (a spoof, not the sender's
+    /// mistake) only when named here.
+    #[arg(
+        long,
+        value_name = "CLASSES",
+        value_delimiter = ',',
+        help_heading = "Letters"
+    )]
+    pub letters_for: Vec<String>,
+    /// A domain gets a letter only with at least N affected messages.
+    #[arg(long, value_name = "N", default_value_t = 1, help_heading = "Letters")]
+    pub min_messages: u64,
     /// No progress bar and no summary on stderr (problems are still reported).
     #[arg(short, long)]
     pub quiet: bool,
@@ -232,6 +266,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         None => Utc::now(),
     };
     let dates = date_window(args.since.as_deref(), args.until.as_deref(), now, zone)?;
+    let letter_options = letter_options(&args, now)?;
     let output = args.output.clone().filter(|p| p.as_os_str() != "-");
     let summary_to = args.summary.as_ref().map(|p| {
         if p.as_os_str() == "-" {
@@ -307,7 +342,13 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         .transpose()?;
     let mut reports = staged
         .as_ref()
-        .map(|staged| EvidenceReports::new(staged.path(), now, args.profile.max_lookups))
+        .map(|staged| {
+            EvidenceReports::new(
+                staged.path(),
+                letter_options.clone(),
+                args.profile.profile(),
+            )
+        })
         .transpose()
         .context("cannot create the evidence reports")?;
 
@@ -429,9 +470,9 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     writer.finish().context("cannot write the report")?;
     drop(writer);
     if let Some(reports) = reports.as_mut() {
-        reports
-            .finish()
-            .context("cannot write the evidence reports")?;
+        runtime
+            .block_on(reports.write_letters(&*cache, &cache))
+            .context("cannot write the evidence letters")?;
     }
 
     let finished = now + chrono::Duration::from_std(stats.total).unwrap_or_default();
@@ -439,7 +480,13 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         (Some(staged), Some(reports), Some(dir)) => Some(Letters {
             dir: dir.display().to_string(),
             written: reports.written().to_vec(),
-            previous: staged.previous().iter().cloned().collect(),
+            // The index is rewritten every run: not a letter, never withdrawn.
+            previous: staged
+                .previous()
+                .iter()
+                .filter(|name| name.as_str() != "index.csv")
+                .cloned()
+                .collect(),
         }),
         _ => None,
     };
@@ -584,4 +631,49 @@ fn print_summary(
             cpu.evaluation.as_secs_f64()
         );
     }
+}
+
+/// The letters' settings from the command line (checked even without --reports, so that a
+/// mistake shows before the nightly run that needs it).
+fn letter_options(args: &ScanArgs, now: DateTime<Utc>) -> anyhow::Result<LetterOptions> {
+    let from = args.letter_from.clone().unwrap_or_default();
+    if args.letter_from.is_some() {
+        LetterOptions::check_from(&from).map_err(anyhow::Error::msg)?;
+    }
+    let language = match args.letter_lang.as_str() {
+        "en" => LanguageChoice::Fixed(Language::En),
+        "ja" => LanguageChoice::Fixed(Language::Ja),
+        "zh" => LanguageChoice::Fixed(Language::Zh),
+        _ => LanguageChoice::Auto,
+    };
+    let date = match &args.letter_date {
+        Some(text) => DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| {
+                anyhow::anyhow!("--letter-date {text:?}: {e} (write e.g. 2026-12-08T09:00:00Z)")
+            })?,
+        None => now,
+    };
+    let classes = if args.letters_for.is_empty() {
+        LetterOptions::DEFAULT_CLASSES.to_vec()
+    } else {
+        args.letters_for
+            .iter()
+            .map(|name| {
+                name.trim().parse::<Class>().map_err(|_| {
+                    anyhow::anyhow!(
+                        "--letters-for: unknown class {name:?} (one of: {})",
+                        Class::ALL.map(Class::as_str).join(", ")
+                    )
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?
+    };
+    Ok(LetterOptions {
+        from,
+        language,
+        date,
+        classes,
+        min_messages: args.min_messages.max(1),
+    })
 }

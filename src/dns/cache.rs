@@ -151,7 +151,18 @@ impl Cache {
     /// Answers reached through a CNAME are written under the name that was asked.
     /// TXT strings longer than 255 bytes (possible only from an in-memory zone) are split.
     pub fn write_zone(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        let answered = self.answered();
+        self.write_zone_of(&|_, _| true, out)
+    }
+
+    /// [`Cache::write_zone`] for the questions `wanted` accepts (a letter's DNS evidence:
+    /// the names one domain's evaluations asked).
+    pub fn write_zone_of(
+        &self,
+        wanted: &dyn Fn(&str, RecordType) -> bool,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        let mut answered = self.answered();
+        answered.retain(|(name, rtype), _| wanted(name, *rtype));
         let existing: std::collections::HashSet<&str> = answered
             .iter()
             .filter(|(_, r)| !matches!(r.result, Err(DnsError::NxDomain)))

@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod memory;
+pub mod overlay;
 pub mod resolver;
 pub mod server;
 pub mod zonefile;
