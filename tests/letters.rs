@@ -22,33 +22,39 @@ fn spfsleuth(args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// Scan the samples with letters in `lang` into a fresh directory.
-fn letters(lang: &str) -> (tempfile::TempDir, PathBuf) {
+/// Scan the samples with letters (dated `DATE`) and `extra` options into a fresh directory.
+fn scan_letters(extra: &[&str]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let letters = dir.path().join("letters");
-    let out = spfsleuth(&[
+    let rows = dir.path().join("rows.csv");
+    let mut args = vec![
         "scan",
         "samples",
         "--zone",
         "samples/dns.zone",
         "-q",
         "-o",
-        dir.path().join("rows.csv").to_str().unwrap(),
+        rows.to_str().unwrap(),
         "--reports",
         letters.to_str().unwrap(),
         "--letter-from",
         "postmaster@compnet.example",
-        "--letter-lang",
-        lang,
         "--letter-date",
         DATE,
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let out = spfsleuth(&args);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     (dir, letters)
+}
+
+/// Scan the samples with letters in `lang`.
+fn letters(lang: &str) -> (tempfile::TempDir, PathBuf) {
+    scan_letters(&["--letter-lang", lang])
 }
 
 fn golden(name: &str, actual: &str) {
@@ -203,26 +209,12 @@ fn a_mistyped_or_missing_letter_from_is_refused() {
 
 #[test]
 fn min_messages_and_letters_for_choose_the_letters() {
-    let dir = tempfile::tempdir().unwrap();
-    let letters = dir.path().join("letters");
-    let out = spfsleuth(&[
-        "scan",
-        "samples",
-        "--zone",
-        "samples/dns.zone",
-        "-q",
-        "-o",
-        dir.path().join("rows.csv").to_str().unwrap(),
-        "--reports",
-        letters.to_str().unwrap(),
-        "--letter-from",
-        "postmaster@compnet.example",
+    let (_dir, letters) = scan_letters(&[
         "--min-messages",
         "2",
         "--letters-for",
         "misconfigured,unauthorized",
     ]);
-    assert!(out.status.success());
     let mut names: Vec<String> = std::fs::read_dir(&letters)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
